@@ -604,6 +604,8 @@ class Trainer:
         d.load_checkpoint_state_dict(sd)
         for k, o in d.optimizers.items(): o.load_state_dict(state["optimizers"][k])
         self.global_step, self.best, self.best_epoch = state["global_step"], state["best"], state["best_epoch"]
+        d.global_step = self.global_step                    # methods read it (e.g. seeded augmentation)
+        d.epoch_float = float(state["epoch"] + 1)
         self.sampler.load_state_dict(state["sampler"])
         rngs = state["rng"]
         if state.get("world_size") != get_world_size():
