@@ -121,3 +121,20 @@ def test_papermill_refuses_bad_parameters_and_missing_teacher(tmp_path):
     assert r.returncode != 0 and "Checkpoint not found" in r.stderr
     # no student was trained against a random teacher
     assert not glob.glob(str(tmp_path / "runs/adadistill/*/adadistill-s0/checkpoints/*"))
+
+
+def test_real_dataset_by_parameters_alone(tmp_path):
+    "dataset='ms1mv2' + data_root: RecordIO training data and an LFW-style .bin, written by the fixture writers."
+    sys.path.insert(0, str(ROOT / "tests"))
+    from loaders_fixtures import write_recordio, write_bin
+    from fairkd_nb.methods.adadistill import identity_data, adadistill_config, run_seed
+    write_recordio(tmp_path / "ms1m")
+    write_bin(tmp_path / "ms1m" / "lfw.bin", n_pairs=20)
+    cfg = {**adadistill_config("smoke"), "batch_size": 2, "epochs": 1, "epochs_teacher": 1, "teacher_min_acc": 0.0}
+    d = identity_data(cfg, "ms1mv2", str(tmp_path / "ms1m"))
+    assert len(d["train"]) == 6 and d["train"].n_classes == 3 and len(d["val"].pairs) == 20
+    assert tuple(d["train"][0]["x"].shape) == (3, 32, 32)
+    out = run_seed(0, d, cfg, ["teacher", "adadistill"], tmp_path / "runs/adadistill/x", device="cpu")
+    assert set(out["metrics"]) == {"teacher", "adadistill"}
+    with pytest.raises(ValueError, match="needs data_root"):
+        identity_data(cfg, "ms1mv2", "")
