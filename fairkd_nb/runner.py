@@ -130,7 +130,7 @@ def summarise(df: pd.DataFrame, by: Sequence[str] | None = None, seed_col: str =
     mcols = [c for c in df.columns if c not in pcols and c not in ("method", "run_id")
              and pd.api.types.is_numeric_dtype(df[c])]
     g = df.groupby(list(by), dropna=False)[mcols]
-    out = g.agg(["mean", "std"])
+    out = g.agg(["mean", "std"]).copy()               # copy: one contiguous block before adding a column
     out[("n", "runs")] = g.size()
     return out
 
