@@ -53,3 +53,15 @@ def test_cli_run_and_errors(toy_nb, tmp_path, venv_bin):
     assert r.returncode == 0 and "seed_times_lr" in r.stdout
     r = subprocess.run([fairkd, "params", str(toy_nb)], capture_output=True, text=True)
     assert "random seed" in r.stdout and "alpha" in r.stdout
+
+
+def test_tour_demo_notebook_writes_group_grids(tmp_path):
+    "The first job of `make demo`: one SynthFaces grid PNG per group and teacher/student fairness metrics."
+    from fairkd_nb.runner import run_notebook
+    dest = run_notebook("tour", {"preset": "smoke"}, out_dir=tmp_path / "runs", run_id="t")
+    run = dest.parent
+    for g in "ABCD": assert (run / "figures" / f"synthfaces_group_{g}.png").stat().st_size > 1000
+    m = json.loads((run / "metrics.json").read_text())
+    for who in ("teacher", "student"):
+        assert 0 <= m[f"{who}/accuracy"] <= 1 and 0 <= m[f"{who}/eo_max"] <= 1
+    assert json.loads((run / "params.json").read_text())["preset_resolved"] == "smoke"
