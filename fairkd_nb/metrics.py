@@ -20,10 +20,10 @@ from fairlearn import metrics as flm
 __all__ = ['BFW_SUBGROUPS', 'DEFAULT_FARS', 'INSIGHTFACE_GRID', 'binary_fairness_gaps', 'per_class_recall_gap',
            'classification_fairness', 'group_order', 'check_pairs', 'within_group', 'group_split',
            'simulate_pair_scores', 'error_rates', 'eer', 'verification_auc', 'roc_by_group', 'far_threshold',
-           'tar_at_far', 'tar_at_far_table', 'l2_normalize', 'flip_sum', 'embed_flip_sum', 'kfold_distance_accuracy',
-           'bin_accuracy', 'pairs_10fold_accuracy', 'threshold_grid', 'best_threshold', 'bfw_fold_accuracy',
-           'accuracy_spread', 'fdr_from_rates', 'rates_at_threshold', 'fdr', 'dob_fv', 'verification_report',
-           'rank1_confusion', 'balance_metrics', 'attribute_balance']
+           'tar_at_far', 'tar_at_far_table', 'l2_normalize', 'flip_sum', 'embed_flip_sum', 'score_pairs',
+           'kfold_distance_accuracy', 'bin_accuracy', 'pairs_10fold_accuracy', 'threshold_grid', 'best_threshold',
+           'bfw_fold_accuracy', 'accuracy_spread', 'fdr_from_rates', 'rates_at_threshold', 'fdr', 'dob_fv',
+           'verification_report', 'rank1_confusion', 'balance_metrics', 'attribute_balance']
 
 # %% ../nbs/08_metrics.ipynb #0c3f1426
 def _arr(x, name: str) -> np.ndarray:
@@ -371,6 +371,16 @@ def embed_flip_sum(model,  # torch module mapping N×C×H×W → N×D embeddings
     finally:
         model.train(was)
     return l2_normalize(np.concatenate(outs))
+
+def score_pairs(emb,  # N×D L2-normalised embeddings, row i = sample index i
+                pairs: pd.DataFrame,  # pair table with sample indices in p1/p2 (or i1/i2)
+               ) -> pd.DataFrame:
+    "Copy of `pairs` with `score` = cosine of the two samples' embeddings (accept iff score > τ)."
+    emb = np.asarray(emb, dtype=float)
+    out = pairs.copy()
+    a, b = ("i1", "i2") if "i1" in out.columns else ("p1", "p2")
+    out["score"] = (emb[out[a].to_numpy()] * emb[out[b].to_numpy()]).sum(1)
+    return out
 
 def _acc_on_grid(dist, same, grid):
     ds, dd = np.sort(dist[same]), np.sort(dist[~same])
