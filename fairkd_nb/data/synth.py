@@ -22,7 +22,7 @@ from ..core import hash_params, save_tensors, load_tensors, CheckpointError
 # %% auto #0
 __all__ = ['CUE_BLOCKS', 'SHAPE_FACTORS', 'N_ID_LATENT', 'N_IMG_LATENT', 'GENDER_NAMES', 'TASKS', 'SPLITS', 'ID_OFFSET',
            'BINARY_ATTRS', 'LABEL_KEYS', 'SynthConfig', 'cue_std_matrix', 'face_factors', 'render_faces',
-           'split_counts', 'SynthFaces', 'rfw_subsets', 'show_grid']
+           'keyed_uniform', 'keyed_normal', 'split_counts', 'SynthFaces', 'rfw_subsets', 'row_names', 'show_grid']
 
 # %% ../../nbs/01_synth.ipynb #92fdf7f3
 CUE_BLOCKS: dict[str, list[str]] = {
@@ -320,10 +320,10 @@ def render_faces(f: Mapping[str, torch.Tensor],  # factors from `face_factors` (
     if bool((f["contrast"] != 1).any()): img.sub_(0.5).mul_(f["contrast"].float().view(N, 1, 1, 1)).add_(0.5)
     bl = f["blur"].float()
     if bool((bl > 0).any()):   # separable [1, 2, 1] / 4 blur (borders kept), mixed in by `blur`
-        b = img.clone()
-        b[..., 1:-1].add_(img[..., :-2] + img[..., 2:]).mul_(0.5)
+        b = img.clone()                          # weights 1/4, 1/2, 1/4: they sum to 1, so the blur keeps the mean
+        b[..., 1:-1].mul_(2).add_(img[..., :-2] + img[..., 2:]).mul_(0.25)
         c2 = b.clone()
-        c2[..., 1:-1, :].add_(b[..., :-2, :] + b[..., 2:, :]).mul_(0.5)
+        c2[..., 1:-1, :].mul_(2).add_(b[..., :-2, :] + b[..., 2:, :]).mul_(0.25)
         img.lerp_(c2, bl.view(N, 1, 1, 1) * 0.5)
     img.add_(_noise(f["noise_seed"], H * W).mul_(f["noise"].float().view(N, 1)).view(N, 1, H, W))
     return img.clamp_(0, 1).mul_(2).sub_(1)
@@ -332,6 +332,33 @@ def render_faces(f: Mapping[str, torch.Tensor],  # factors from `face_factors` (
 def _stream(seed: int, *keys) -> torch.Generator:
     "A torch Generator seeded from `seed` and the keys (task, split, ...)."
     return torch.Generator().manual_seed(int(hash_params(int(seed), *keys, n=15), 16))
+
+_U64 = np.uint64
+
+def _mix64(x: np.ndarray) -> np.ndarray:
+    "SplitMix64 finaliser on a uint64 array (wrapping arithmetic): a fast, well-mixed integer hash."
+    x = x + _U64(0x9E3779B97F4A7C15)
+    x = (x ^ (x >> _U64(30))) * _U64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> _U64(27))) * _U64(0x94D049BB133111EB)
+    return x ^ (x >> _U64(31))
+
+def keyed_uniform(base: int,  # stream key (e.g. from `hash_params(seed, task, split)`)
+                  keys: np.ndarray,  # [N, K] non-negative integer keys, one row per draw (e.g. group, gender, index)
+                  n: int,  # numbers per row
+                 ) -> np.ndarray:
+    "Uniforms in (0, 1), [N, n] float64: entry (i, d) depends only on (base, keys[i], d) — a counter-based generator."
+    keys = np.atleast_2d(np.asarray(keys, dtype=np.int64)).astype(np.uint64)
+    with np.errstate(over="ignore"):
+        h = np.full(len(keys), _U64(int(base) & 0xFFFFFFFFFFFFFFFF))
+        for j in range(keys.shape[1]): h = _mix64(h ^ _mix64(keys[:, j] + _U64(j + 1)))
+        x = _mix64(h[:, None] ^ _mix64(np.arange(n, dtype=np.uint64) + _U64(0x5851F42D4C957F2D))[None])
+    return ((x >> _U64(11)).astype(np.float64) + 0.5) * 2.0 ** -53
+
+def keyed_normal(base: int, keys: np.ndarray, n: int) -> torch.Tensor:
+    "Standard normals [N, n] (float32 tensor) keyed like `keyed_uniform` (Box–Muller on two keyed uniforms)."
+    u = keyed_uniform(base, keys, 2 * n)
+    z = np.sqrt(-2.0 * np.log(u[:, 0::2])) * np.cos(2 * np.pi * u[:, 1::2])
+    return torch.from_numpy(z.astype(np.float32))
 
 def split_counts(n: int,  # total count
                  props: Sequence[float],  # non-negative proportions (normalised here)
@@ -350,11 +377,12 @@ ID_OFFSET = {"train": 0, "val": 1_000_000, "test": 2_000_000}  # global identity
 # %% ../../nbs/01_synth.ipynb #21060b62
 def _identity_table(split, n_ids, imgs_per_id, group_props, seed, cfg, n_folds):
     G = len(cfg.group_names)
-    gen = _stream(seed, "identity", split, n_ids, imgs_per_id, n_folds)
+    gen = _stream(seed, "identity", split, n_ids, imgs_per_id, n_folds)       # pairs only
     if split == "train":
         counts = split_counts(n_ids, group_props)
         group = torch.cat([torch.full((c,), g) for g, c in enumerate(counts)])
-        gender = torch.cat([torch.arange(c) % 2 for c in counts])
+        j = torch.cat([torch.arange(c) for c in counts])
+        gender, k_sub = j % 2, j // 2                  # within a group: F/M alternate; k-th identity of its subgroup
     else:
         per = n_ids // (2 * G)
         if n_ids % (2 * G) or per < 2 * n_folds:
@@ -362,12 +390,14 @@ def _identity_table(split, n_ids, imgs_per_id, group_props, seed, cfg, n_folds):
                              f"{2 * G} subgroups) with at least {2 * n_folds} identities per subgroup "
                              f"(2 per fold, n_folds={n_folds}); e.g. n_ids={2 * G * 2 * n_folds}.")
         sub = torch.arange(n_ids) // per
-        group, gender = sub // 2, 1 - sub % 2          # subgroup order AF, AM, BF, BM, ...
-    age = torch.randint(cfg.n_age, (n_ids,), generator=gen)
-    z_id = torch.randn(n_ids, N_ID_LATENT, generator=gen)
+        group, gender, k_sub = sub // 2, 1 - sub % 2, torch.arange(n_ids) % per   # subgroup order AF, AM, BF, BM, ...
+    base = int(hash_params(int(seed), "identity-keyed", split, n=15), 16)
+    key = torch.stack([group, gender, k_sub], 1).numpy()                           # one identity = one key
+    z_id = keyed_normal(base, np.c_[key, np.zeros(n_ids, int)], N_ID_LATENT)
+    age = torch.from_numpy((keyed_uniform(base, np.c_[key, np.ones(n_ids, int)], 1)[:, 0] * cfg.n_age).astype(np.int64))
     rep = lambda t: t.repeat_interleave(imgs_per_id, 0)
-    n = n_ids * imgs_per_id
-    z_img = torch.randn(n, N_IMG_LATENT, generator=gen)
+    img_key = np.c_[np.repeat(key, imgs_per_id, 0), 2 + np.tile(np.arange(imgs_per_id), n_ids)]  # image t of an identity
+    z_img = keyed_normal(base, img_key, N_IMG_LATENT)
     f = face_factors(rep(group), rep(gender), rep(age), rep(z_id), z_img, cfg)
     f["y"] = rep(torch.arange(n_ids))
     f["id"] = f["y"] + ID_OFFSET[split]
@@ -569,7 +599,7 @@ class SynthFaces(torch.utils.data.Dataset):
     @property
     def cache_key(self) -> str:
         "Hash of every parameter that changes the pixels (used in the cache file name)."
-        return hash_params(self.params, "render-v1")
+        return hash_params(self.params, "render-v2")
 
     # ---- rendering and cache
     def _cache_path(self) -> Path | None:
@@ -646,6 +676,22 @@ def rfw_subsets(ds: SynthFaces,  # an identity val/test split
     return out
 
 # %% ../../nbs/01_synth.ipynb #8ec93e56
+def row_names(ds: SynthFaces, by: str):
+    "value of label `by` -> readable name: group / subgroup names (A, AF…DM), 'smiling' / 'not smiling', 'scene 3', ..."
+    groups = list(ds.config.group_names)
+    binary = {a: (f"no {a}" if a == "glasses" else f"not {a}", a) for a in BINARY_ATTRS if a != "gender"}
+    table = {"group": groups, "gender": list(GENDER_NAMES), "subgroup": [g + s for g in groups for s in "FM"], **binary}
+    if ds.task == "attribute":
+        table["y"], table["s"] = table.get(ds.params["target"]), table.get(ds.params["sensitive"])
+    elif ds.task == "multiclass": table["y"], table["s"] = None, list(GENDER_NAMES)
+    elif ds.task == "generation": table["y"] = table["s"] = groups
+    else: table["s"] = groups
+    if by == "scene" or (by == "y" and ds.task == "multiclass"): return lambda v: f"scene {int(v)}"
+    if by == "y" and ds.task == "identity": return lambda v: f"identity {int(v)}"
+    if by == "age": return lambda v: f"age bin {int(v)}"
+    names = table.get(by)
+    return (lambda v: str(names[int(v)])) if names else (lambda v: f"{by}={v}")
+
 def show_grid(ds: SynthFaces,  # any SynthFaces split
               per_group: int = 8,  # images per row
               by: str = "group",  # label that defines the rows: group | gender | subgroup | y | ...
@@ -658,7 +704,7 @@ def show_grid(ds: SynthFaces,  # any SynthFaces split
     if by not in lab: raise ValueError(f"by={by!r} is not a label of this split; choose among {sorted(lab)}.")
     values = sorted(set(lab[by].tolist()))[:16]
     fig, axes = plt.subplots(len(values), per_group, figsize=(per_group * scale, len(values) * scale * 1.12), squeeze=False)
-    names = {"group": ds.config.group_names, "gender": GENDER_NAMES}.get(by)
+    names = row_names(ds, by)
     for r, val in enumerate(values):
         idx = torch.nonzero(lab[by] == val).flatten()
         if len(idx) > per_group: idx = idx[torch.linspace(0, len(idx) - 1, per_group).round().long()]   # spread out
@@ -670,7 +716,7 @@ def show_grid(ds: SynthFaces,  # any SynthFaces split
             ax.imshow(((x[c].permute(1, 2, 0) + 1) / 2).clamp(0, 1).numpy())
             i = int(idx[c])
             ax.set_title(f"y={int(lab['y'][i])} {GENDER_NAMES[int(lab['gender'][i])]} a{int(lab['age'][i])}", fontsize=7, pad=2)
-        axes[r, 0].set_ylabel(f"{by}={names[val] if names else val}", fontsize=8)
+        axes[r, 0].set_ylabel(names(val), fontsize=8)
     fig.suptitle(title or f"SynthFaces {ds.task}/{ds.split} ({ds.size} px), rows by {by}", fontsize=9)
     fig.tight_layout()
     return fig
