@@ -17,13 +17,14 @@ from sklearn import metrics as skm
 from fairlearn import metrics as flm
 
 # %% auto #0
-__all__ = ['BFW_SUBGROUPS', 'DEFAULT_FARS', 'INSIGHTFACE_GRID', 'binary_fairness_gaps', 'per_class_recall_gap',
+__all__ = ['BFW_SUBGROUPS', 'DEFAULT_FARS', 'INSIGHTFACE_GRID', 'FOLD_SCHEMES', 'binary_fairness_gaps', 'per_class_recall_gap',
            'classification_fairness', 'group_order', 'check_pairs', 'within_group', 'group_split',
            'simulate_pair_scores', 'error_rates', 'eer', 'verification_auc', 'roc_by_group', 'far_threshold',
            'tar_at_far', 'tar_at_far_table', 'l2_normalize', 'flip_sum', 'embed_flip_sum', 'score_pairs',
-           'kfold_distance_accuracy', 'bin_accuracy', 'pairs_10fold_accuracy', 'threshold_grid', 'best_threshold',
-           'bfw_fold_accuracy', 'accuracy_spread', 'fdr_from_rates', 'rates_at_threshold', 'fdr', 'dob_fv',
-           'verification_report', 'rank1_confusion', 'balance_metrics', 'attribute_balance']
+           'kfold_distance_accuracy', 'held_out_accuracy', 'bin_accuracy', 'interleaved_folds', 'pairs_10fold_accuracy',
+           'threshold_grid', 'best_threshold', 'bfw_fold_accuracy', 'accuracy_spread', 'fdr_from_rates',
+           'rates_at_threshold', 'fdr', 'dob_fv', 'verification_report', 'rank1_confusion', 'balance_metrics',
+           'attribute_balance']
 
 # %% ../nbs/08_metrics.ipynb #0c3f1426
 def _arr(x, name: str) -> np.ndarray:
@@ -54,7 +55,7 @@ def binary_fairness_gaps(y_true,  # true labels in {0, 1}
                          y_pred,  # predicted labels in {0, 1}
                          sensitive,  # sensitive attribute, one value per sample
                         ) -> dict:
-    "DP, equal-opportunity and equalized-odds gaps (between groups) from fairlearn; undefined rates are excluded with a warning."
+    "DP, equal-opportunity and equalized-odds gaps (between groups) from fairlearn; NaN (with a warning) where a group's TPR/FPR is undefined."
     y_true, y_pred, s = _arr(y_true, "y_true").astype(int), _arr(y_pred, "y_pred").astype(int), _arr(sensitive, "sensitive")
     _check_lengths(y_true=y_true, y_pred=y_pred, sensitive=s)
     pos_ok, pos_bad = _defined_groups(y_true, s, True)
@@ -66,18 +67,18 @@ def binary_fairness_gaps(y_true,  # true labels in {0, 1}
         out["eo_mean"] = float(flm.equalized_odds_difference(y_true, y_pred, sensitive_features=s, agg="mean"))
         return out
     if pos_bad:
-        warnings.warn(f"Group(s) {pos_bad} have no positive labels, so their TPR is undefined; they are left out of "
-                      "the TPR gap (fairlearn would count them as TPR 0). Evaluate on a split with positives in every group.")
+        warnings.warn(f"Group(s) {pos_bad} have no positive labels, so their TPR is undefined: eopp_gap, eo_max and "
+                      "eo_mean are NaN (fairlearn would count them as TPR 0); tpr_gap_defined is the gap over the other "
+                      "groups. Evaluate on a split with positives in every group.")
     if neg_bad:
-        warnings.warn(f"Group(s) {neg_bad} have no negative labels, so their FPR is undefined; they are left out of "
-                      "the FPR gap.")
+        warnings.warn(f"Group(s) {neg_bad} have no negative labels, so their FPR is undefined: eo_max and eo_mean are "
+                      "NaN; fpr_gap_defined is the gap over the other groups.")
     tpr = _rate_by_group(y_true, y_pred, s, flm.true_positive_rate)
     fpr = _rate_by_group(y_true, y_pred, s, flm.false_positive_rate)
-    dt, df_ = _gap(tpr, pos_ok), _gap(fpr, neg_ok)
-    if math.isnan(dt) or math.isnan(df_):
-        warnings.warn("Fewer than two groups have a defined TPR/FPR; the undefined part of the gap is taken as 0.")
-    dt, df_ = np.nan_to_num(dt), np.nan_to_num(df_)
-    out.update(eopp_gap=float(dt), eo_max=float(max(dt, df_)), eo_mean=float((dt + df_) / 2))
+    dt = float("nan") if pos_bad else _gap(tpr, pos_ok)
+    df_ = float("nan") if neg_bad else _gap(fpr, neg_ok)
+    out.update(eopp_gap=dt, eo_max=max(dt, df_) if not (math.isnan(dt) or math.isnan(df_)) else float("nan"),
+               eo_mean=(dt + df_) / 2, tpr_gap_defined=_gap(tpr, pos_ok), fpr_gap_defined=_gap(fpr, neg_ok))
     return out
 
 # %% ../nbs/08_metrics.ipynb #3c8b3f04
@@ -113,7 +114,8 @@ def per_class_recall_gap(y_true,  # true class labels
            "excluded": excluded, "n_classes": len(g), "groups": groups}
     if study_compatible:
         nz = g[g != 0]
-        out["D_study"] = float(nz.abs().mean()) if len(nz) else 0.0
+        if not len(nz): warnings.warn("Every recall gap is exactly 0, so the study's mean over non-zero gaps is undefined; D_study is NaN.")
+        out["D_study"] = float(nz.abs().mean()) if len(nz) else float("nan")
     return out
 
 # %% ../nbs/08_metrics.ipynb #1bb45b0b
@@ -131,7 +133,9 @@ def classification_fairness(y_true,  # true labels (binary 0/1 or class ids)
     _check_lengths(y_true=y_true, y_pred=y_pred, sensitive=s, y_score=None if y_score is None else _arr(y_score, "y_score"))
     binary = set(np.unique(np.r_[y_true, y_pred]).tolist()) <= {0, 1}
     out: dict[str, Any] = {"accuracy": float(skm.accuracy_score(y_true, y_pred))}
-    out["f1"] = float(skm.f1_score(y_true, y_pred, pos_label=1, average="binary" if binary else "macro", zero_division=0))
+    out["f1"] = float(skm.f1_score(y_true, y_pred, pos_label=1, average="binary" if binary else "macro", zero_division=np.nan))
+    if math.isnan(out["f1"]):
+        warnings.warn("F1 is undefined (no positive label and no positive prediction); reporting NaN.")
     if y_score is not None:
         sc = _arr(y_score, "y_score")
         if len(np.unique(y_true)) < 2:
@@ -147,8 +151,11 @@ def classification_fairness(y_true,  # true labels (binary 0/1 or class ids)
     out["worst_group_acc"] = float(cells.min())
     if binary:
         out.update(binary_fairness_gaps(y_true, y_pred, s))
+        undefined = {"tpr": set(_defined_groups(y_true, s, True)[1]), "fpr": set(_defined_groups(y_true, s, False)[1]),
+                     "sel": set()}                      # fairlearn reports an undefined rate as 0: we report NaN
         for name, fn in (("tpr", flm.true_positive_rate), ("fpr", flm.false_positive_rate), ("sel", flm.selection_rate)):
-            for g, v in _rate_by_group(y_true, y_pred, s, fn).items(): out[f"{name}/{g}"] = float(v)
+            for g, v in _rate_by_group(y_true, y_pred, s, fn).items():
+                out[f"{name}/{g}"] = float("nan") if g in undefined[name] else float(v)
     else:
         r = per_class_recall_gap(y_true, y_pred, s, groups=groups)
         out.update(recall_gap=r["D"], recall_gap_max=r["max_gap"], eo_multiclass=r["eo_multiclass"],
@@ -396,11 +403,24 @@ def kfold_distance_accuracy(dist,  # distances, "same" iff dist < t
     dist, same = np.asarray(dist, float).ravel(), np.asarray(issame).astype(bool).ravel()
     _check_lengths(dist=dist, issame=same)
     if len(dist) < n_folds: raise ValueError(f"Need at least n_folds={n_folds} pairs, got {len(dist)}.")
+    fold_of = np.empty(len(dist), np.int64)
+    for k, te in enumerate(np.array_split(np.arange(len(dist)), n_folds)): fold_of[te] = k
+    return {**held_out_accuracy(dist, same, fold_of, grid), "folds": "contiguous"}
+
+def held_out_accuracy(dist,  # distances, "same" iff dist < t
+                      issame,  # booleans, True for genuine pairs
+                      fold_of,  # fold id of each pair (any hashable, sortable values; at least two folds)
+                      grid=INSIGHTFACE_GRID,  # candidate thresholds (ascending)
+                     ) -> dict:
+    "For each fold (in sorted order): the first grid threshold maximising accuracy on the other folds, applied to it."
+    dist, same, fold_of = np.asarray(dist, float).ravel(), np.asarray(issame).astype(bool).ravel(), np.asarray(fold_of).ravel()
+    _check_lengths(dist=dist, issame=same, fold_of=fold_of)
+    folds = np.unique(fold_of)
+    if len(folds) < 2: raise ValueError(f"Held-out accuracy needs at least two folds, got {folds.tolist()}.")
     grid = np.asarray(grid, float)
-    idx = np.array_split(np.arange(len(dist)), n_folds)
     accs, thrs = [], []
-    for te in idx:
-        tr = np.ones(len(dist), bool); tr[te] = False
+    for k in folds:
+        te = fold_of == k; tr = ~te
         t = grid[int(np.argmax(_acc_on_grid(dist[tr], same[tr], grid)))]
         accs.append(float(((dist[te] < t) == same[te]).mean())); thrs.append(float(t))
     return {"acc": float(np.mean(accs)), "acc_std": float(np.std(accs)), "fold_acc": accs, "thresholds": thrs}
@@ -414,10 +434,43 @@ def bin_accuracy(emb1, emb2=None, issame=None, n_folds: int = 10, grid=INSIGHTFA
     if issame is None: raise ValueError("issame (one boolean per pair) is required.")
     return kfold_distance_accuracy(((e1 - e2) ** 2).sum(1), issame, n_folds, grid)
 
-def pairs_10fold_accuracy(pairs: pd.DataFrame, n_folds: int = 10, grid=INSIGHTFACE_GRID) -> dict:
-    "The same protocol on a pair table whose `score` is the cosine of unit embeddings (d = 2 − 2·score); folds = row order."
+def interleaved_folds(labels,  # label of each pair (1 genuine, 0 impostor)
+                      groups=None,  # group of each pair (e.g. column grp1); None: one group
+                      n_folds: int = 10,
+                     ) -> np.ndarray:
+    "Fold 0…n_folds−1 of each pair, dealt round-robin over the rows sorted stably by (group, label): every fold gets every cell."
+    lab = np.asarray(labels).ravel()
+    grp = np.zeros(len(lab), np.int64) if groups is None else np.unique(np.asarray(groups).astype(str).ravel(), return_inverse=True)[1]
+    _check_lengths(labels=lab, groups=grp)
+    if n_folds < 2: raise ValueError(f"n_folds must be at least 2, got {n_folds}.")
+    order = np.lexsort((np.arange(len(lab)), lab, grp))        # last key first: group, then label, then row
+    fold = np.empty(len(lab), np.int64)
+    fold[order] = np.arange(len(lab)) % n_folds
+    return fold
+
+FOLD_SCHEMES = ("auto", "pair_table", "interleaved", "contiguous")
+
+def pairs_10fold_accuracy(pairs: pd.DataFrame,  # pair table, `score` = cosine of unit embeddings
+                          n_folds: int = 10,  # folds of the interleaved / contiguous schemes
+                          grid=INSIGHTFACE_GRID,  # distance thresholds (ascending)
+                          folds: str = "auto",  # 'auto' | 'pair_table' | 'interleaved' | 'contiguous'
+                          group_col: str = "grp1",  # groups the interleaving balances (when the column exists)
+                         ) -> dict:
+    "Insightface threshold protocol (d = 2 − 2·score) on a pair table, with folds from its `fold` column or interleaved by group and label."
     check_pairs(pairs)
-    return kfold_distance_accuracy(2.0 - 2.0 * pairs.score.to_numpy(float), pairs.label.to_numpy() == 1, n_folds, grid)
+    if folds not in FOLD_SCHEMES: raise ValueError(f"folds must be one of {FOLD_SCHEMES}, got {folds!r}.")
+    n_table = pairs["fold"].nunique() if "fold" in pairs.columns else 0
+    if folds == "auto": folds = "pair_table" if n_table >= 2 else "interleaved"
+    dist, same = 2.0 - 2.0 * pairs.score.to_numpy(float), pairs.label.to_numpy() == 1
+    if folds == "contiguous": return {**kfold_distance_accuracy(dist, same, n_folds, grid), "n_folds": n_folds}
+    if folds == "pair_table":
+        if n_table < 2: raise ValueError(f"folds='pair_table' needs a 'fold' column with at least two folds; this table has "
+                                         f"{n_table}. Use folds='interleaved'.")
+        fold_of = pairs["fold"].to_numpy()
+    else:
+        if len(pairs) < n_folds: raise ValueError(f"Need at least n_folds={n_folds} pairs, got {len(pairs)}.")
+        fold_of = interleaved_folds(pairs.label.to_numpy(), pairs[group_col].to_numpy() if group_col in pairs.columns else None, n_folds)
+    return {**held_out_accuracy(dist, same, fold_of, grid), "folds": folds, "n_folds": int(len(np.unique(fold_of)))}
 
 # %% ../nbs/08_metrics.ipynb #6df9918e
 def threshold_grid(scores, grid: str | int = "midpoints") -> np.ndarray:
@@ -496,15 +549,19 @@ def bfw_fold_accuracy(pairs: pd.DataFrame,  # pair table with a 'fold' column
 def accuracy_spread(accs,  # per-group accuracies (fractions or percent), a sequence or a Series
                     percent: bool | None = None,  # unit of accs; None: percent iff any value > 1
                    ) -> dict:
-    "Avg, STD (ddof 1 and 0), SER = max err / min err (inf + flag when an error is 0), best/worst group."
+    "Avg, STD (ddof 1 and 0), SER = max err / min err (inf + flag when an error is 0), best/worst group; NaN spreads for one group."
     a = pd.Series(accs, dtype=float) if not isinstance(accs, pd.Series) else accs.astype(float)
     if len(a) == 0: raise ValueError("accuracy_spread needs at least one group accuracy.")
     pct = bool((a > 1).any()) if percent is None else percent
     err = (100.0 if pct else 1.0) - a
     if (err < -1e-9).any(): raise ValueError(f"accuracies above {'100' if pct else '1'}: {a[err < 0].to_dict()}")
-    out = {"avg": float(a.mean()), "std": float(a.std(ddof=1)) if len(a) > 1 else 0.0, "std_ddof0": float(a.std(ddof=0)),
+    out = {"avg": float(a.mean()), "std": float(a.std(ddof=1)) if len(a) > 1 else float("nan"),
+           "std_ddof0": float(a.std(ddof=0)) if len(a) > 1 else float("nan"),
            "min": float(a.min()), "max": float(a.max()), "n_groups": len(a), "ser_inf": False}
-    if err.min() <= 0:
+    if len(a) < 2:
+        warnings.warn(f"Only one group ({list(a.index)}): STD and SER of a single accuracy are undefined; reporting NaN.")
+        out["ser"] = float("nan")
+    elif err.min() <= 0:
         warnings.warn(f"Group(s) {list(a.index[err <= 0])} have zero error, so SER = max err / min err is infinite; "
                       "reporting inf with ser_inf=True. Use more (or harder) pairs to estimate small error rates.")
         out.update(ser=float("inf"), ser_inf=True)
@@ -515,6 +572,10 @@ def fdr_from_rates(fmrs, fnmrs, alpha: float = 0.5) -> float:
     "Fairness discrepancy rate 1 − (α·(max−min FMR_g) + (1−α)·(max−min FNMR_g))."
     if not 0 <= alpha <= 1: raise ValueError(f"alpha must be in [0, 1], got {alpha}")
     fm, fn = np.asarray(fmrs, float), np.asarray(fnmrs, float)
+    if len(fm) != len(fn): raise ValueError(f"Need one FMR and one FNMR per group, got {len(fm)} and {len(fn)}.")
+    if len(fm) < 2:
+        warnings.warn(f"FDR compares groups, but {len(fm)} group(s) were given: reporting NaN.")
+        return float("nan")
     return float(1.0 - (alpha * (fm.max() - fm.min()) + (1 - alpha) * (fn.max() - fn.min())))
 
 def rates_at_threshold(pairs: pd.DataFrame, tau: float, grouping: str = "grp") -> pd.DataFrame:
