@@ -7,7 +7,7 @@ Docs: https://fairkd-nb.github.io/fairkd_nb/viz.html.md"""
 
 # %% ../nbs/09_viz.ipynb #b1a1cabe
 from __future__ import annotations
-import base64, contextlib, io, re, warnings
+import base64, contextlib, hashlib, io, itertools, re, warnings
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -23,14 +23,25 @@ from .core import RunDir, atomic_write_bytes
 from . import metrics as M
 
 # %% auto #0
-__all__ = ['BFW_COLORS', 'SOURCE_COLORS', 'PAIR_COLORS', 'STYLE', 'kit_style', 'group_colors', 'source_colors', 'save_figure',
-           'plot_score_violins', 'plot_score_kdes', 'plot_det', 'plot_group_accuracy', 'plot_attribute_bars',
-           'plot_rank1_confusion', 'plot_realised_far', 'plot_fdr_vs_fmr', 'plot_training_curves', 'find_groupings',
-           'verification_explorer']
+__all__ = ['BFW_COLORS', 'SUBGROUP_COLORS', 'GROUP_COLORS', 'GENDER_COLORS', 'OTHER_GROUP_COLORS', 'FIXED_GROUP_COLORS',
+           'GROUP_ALIASES', 'HASH_PALETTE', 'SOURCE_COLORS', 'PAIR_COLORS', 'STYLE', 'kit_style',
+           'canonical_group_name', 'group_color', 'group_colors', 'source_colors', 'save_figure', 'plot_score_violins',
+           'plot_score_kdes', 'plot_det', 'plot_group_accuracy', 'plot_attribute_bars', 'plot_rank1_confusion',
+           'plot_realised_far', 'plot_fdr_vs_fmr', 'plot_training_curves', 'find_groupings', 'verification_explorer']
 
 # %% ../nbs/09_viz.ipynb #02f1665b
 BFW_COLORS = {"AM": "blue", "AF": "orange", "IM": "green", "IF": "red", "BM": "purple", "BF": "brown",
               "WM": "hotpink", "WF": "black"}
+SUBGROUP_COLORS = {**BFW_COLORS, "CF": "darkturquoise", "CM": "yellowgreen", "DF": "magenta", "DM": "slategray"}
+GROUP_COLORS = {"A": "#1b9e77", "B": "#d95f02", "C": "#7570b3", "D": "#e7298a", "I": "#66a61e", "W": "#e6ab02"}
+GENDER_COLORS = {"M": "#4c72b0", "F": "#c44e52"}
+OTHER_GROUP_COLORS = {"East Asian": "#a6761d", "Southeast Asian": "#17becf", "Latino_Hispanic": "#666666",
+                      "Middle Eastern": "#377eb8", "Others": "#999999"}
+FIXED_GROUP_COLORS = {**SUBGROUP_COLORS, **GROUP_COLORS, **GENDER_COLORS, **OTHER_GROUP_COLORS}
+GROUP_ALIASES = {"asian": "A", "black": "B", "african": "B", "indian": "I", "white": "W", "caucasian": "W",
+                 "male": "M", "man": "M", "men": "M", "female": "F", "woman": "F", "women": "F",
+                 **{k.lower().replace(" ", "_"): k for k in OTHER_GROUP_COLORS}}
+HASH_PALETTE = [c for c in sns.color_palette("tab20", 20).as_hex() if c not in ("#7f7f7f", "#c7c7c7")]  # no greys
 SOURCE_COLORS = {"teacher": "#4d4d4d", "student": "#1f77b4", "pool": "#2ca02c", "balanced pool": "#2ca02c",
                  "student (epoch 0)": "#9ecae1"}
 PAIR_COLORS = {"impostor": "orange", "genuine": "lightblue"}
@@ -43,26 +54,36 @@ def kit_style():
     with sns.axes_style("whitegrid"), plt.rc_context(STYLE):
         yield
 
-def group_colors(names: Sequence, palette: Mapping | None = None) -> dict:
-    "Fixed colour per group name: BFW colours, paired palette for <group><F|M> names, colour-blind palette otherwise."
-    names = M.group_order(names)
-    if palette is not None:
-        missing = [n for n in names if n not in palette]
-        if missing: raise ValueError(f"palette has no colour for {missing}")
-        return {n: palette[n] for n in names}
-    if set(names) <= set(BFW_COLORS): return {n: BFW_COLORS[n] for n in names}
-    if all(isinstance(n, str) and len(n) >= 2 and n[-1] in "FM" for n in names):
-        stems = sorted({n[:-1] for n in names})
-        if len(stems) <= 6:
-            pal = sns.color_palette("Paired", 12)
-            return {n: pal[2 * stems.index(n[:-1]) + (n[-1] == "M")] for n in names}
-    pal = sns.color_palette("colorblind", max(10, len(names)))
-    return {n: pal[i] for i, n in enumerate(names)}
+def canonical_group_name(name) -> str:
+    "The key of `name` in FIXED_GROUP_COLORS ('Asian' → 'A', 'asian_females' → 'AF', 'Male' → 'M'), else str(name)."
+    s = str(name)
+    if s in FIXED_GROUP_COLORS: return s
+    k = re.sub(r"[\s\-]+", "_", s.strip().lower())
+    if k in GROUP_ALIASES: return GROUP_ALIASES[k]
+    m = re.fullmatch(r"(asian|black|african|indian|white|caucasian)_(female|male|women|men|woman|man)s?", k)
+    if m: return GROUP_ALIASES[m[1]] + GROUP_ALIASES[m[2]]
+    return s
+
+def group_color(name) -> str:
+    "The fixed colour of one group name; a function of the name alone (fixed table, aliases, else a SHA-1 hash)."
+    key = canonical_group_name(name)
+    if key in FIXED_GROUP_COLORS: return FIXED_GROUP_COLORS[key]
+    if key.lower().startswith("no_"): return "#7f7f7f"
+    h = int.from_bytes(hashlib.sha1(key.encode("utf-8")).digest()[:4], "big")
+    return HASH_PALETTE[h % len(HASH_PALETTE)]
+
+def group_colors(names: Sequence,  # group names (any order, duplicates allowed)
+                 palette: Mapping | None = None,  # optional overrides {name: colour}; other names keep their fixed colour
+                ) -> dict:
+    "{name: colour} in the kit's group order; each colour depends on its name only (see `group_color`)."
+    pal = dict(palette or {})
+    return {n: pal[n] if n in pal else group_color(n) for n in M.group_order(names)}
 
 def source_colors(names: Sequence) -> dict:
-    "Fixed colours for models/sources (teacher, student, pool), colour-blind palette for others."
-    pal = iter(c for c in sns.color_palette("colorblind", 10)[2:])
-    return {n: SOURCE_COLORS.get(str(n).lower(), None) or next(pal) for n in names}
+    "Fixed colours for models/sources (teacher, student, pool); others take the colour-blind palette in order (cycled)."
+    fixed = {n: SOURCE_COLORS[str(n).lower()] for n in names if str(n).lower() in SOURCE_COLORS}
+    rest = itertools.cycle(sns.color_palette("colorblind", 10).as_hex()[2:])
+    return {n: fixed[n] if n in fixed else next(rest) for n in names}
 
 # %% ../nbs/09_viz.ipynb #cdf9777d
 def save_figure(fig: Figure, run_or_dir: RunDir | str | Path, name: str, dpi: int = 150) -> Path:
@@ -175,18 +196,25 @@ def plot_det(pairs: pd.DataFrame, grouping: str = "grp", mark_fars: Sequence[flo
 # %% ../nbs/09_viz.ipynb #6ba1a0ff
 def plot_group_accuracy(accs: Mapping[str, Any] | pd.Series,  # {model: per-group accuracies (Series/dict)} or one Series
                         title: str = "Per-group verification accuracy",
-                        ylabel: str = "Accuracy", figsize=(11, 5.5)) -> Figure:
-    "Grouped bars of per-group accuracy, one bar per model, with Avg/STD/SER in the legend."
+                        ylabel: str = "Accuracy", figsize=(11, 5.5),
+                        ymin: float | None = None,  # bottom of the y axis; None: chance (0.5 or 50) if every value is ≥ it, else 0
+                       ) -> Figure:
+    "Grouped bars of per-group accuracy (x = groups, one bar per model), y from chance or 0, legend outside the axes."
     if isinstance(accs, (pd.Series, dict)) and not any(isinstance(v, (pd.Series, dict)) for v in dict(accs).values()):
         accs = {"model": accs}
     df = pd.DataFrame({k: pd.Series(v, dtype=float) for k, v in accs.items()})
     df = df.loc[M.group_order(df.index)]
+    vals = df.to_numpy(float)[np.isfinite(df.to_numpy(float))]
+    if vals.size == 0: raise ValueError(f"plot_group_accuracy got no finite accuracy: {df.to_dict()}")
+    top = 100.0 if vals.max() > 1 else 1.0
+    if ymin is None: ymin = 0.5 * top if ((vals >= 0.5 * top) & (vals <= top)).all() else 0.0
+    if (vals < ymin).any():
+        warnings.warn(f"ymin={ymin:g} is above {int((vals < ymin).sum())} value(s) (min {vals.min():.4g}); those bars are "
+                      "cut off. Pass ymin=0 to show every bar.")
     cols = source_colors(list(df.columns))
-    lo, hi = float(np.nanmin(df.values)), float(np.nanmax(df.values))
-    top = 100.0 if hi > 1 else 1.0
     with kit_style(), warnings.catch_warnings():
         warnings.simplefilter("ignore")                   # SER = inf is shown in the legend
-        fig = Figure(figsize=figsize); ax = fig.subplots()
+        fig = Figure(figsize=figsize, layout="constrained"); ax = fig.subplots()
         n, w = len(df.columns), 0.8 / len(df.columns)
         x = np.arange(len(df))
         for j, m in enumerate(df.columns):
@@ -194,10 +222,11 @@ def plot_group_accuracy(accs: Mapping[str, Any] | pd.Series,  # {model: per-grou
             lab = f"{m} (Avg {sp['avg']:.4g}, STD {sp['std']:.3g}, SER {sp['ser']:.2f})"
             bars = ax.bar(x + (j - (n - 1) / 2) * w, df[m], w, color=cols[m], label=lab)
             ax.bar_label(bars, fmt="%.3f" if top == 1 else "%.1f", fontsize=8, rotation=90, padding=2)
-        span = max(hi - lo, 0.01 * top)
-        ax.set_ylim(max(0.0, lo - 0.6 * span), min(top, hi + 0.6 * span) + 0.05 * span)
+        hi = max(float(vals.max()), ymin)
+        ax.set_ylim(ymin, hi + 0.12 * (top - ymin))       # head-room for the value labels
+        ax.set_yticks([t for t in ax.get_yticks() if ymin - 1e-9 <= t <= top + 1e-9])
         ax.set_xticks(x, df.index); ax.set(xlabel="Group", ylabel=ylabel, title=title)
-        ax.legend(loc="lower left")
+        fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncols=min(n, 2), frameon=False)
     return fig
 
 # %% ../nbs/09_viz.ipynb #d94c96ba
