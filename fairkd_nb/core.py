@@ -7,7 +7,7 @@ Docs: https://fairkd-nb.github.io/fairkd_nb/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #d701d80f
 from __future__ import annotations
-import os, io, json, random, tempfile, difflib, contextlib, hashlib, datetime, ast, typing
+import os, io, json, math, random, tempfile, difflib, contextlib, hashlib, datetime, ast, typing, warnings
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -17,10 +17,10 @@ import torch
 
 # %% auto #0
 __all__ = ['PRESETS', 'in_test', 'seed_everything', 'get_device', 'amp_dtype', 'autocast', 'resolve_preset', 'pick',
-           'atomic_write_bytes', 'atomic_write_text', 'atomic_write_json', 'atomic_write_csv', 'read_json',
+           'atomic_write_bytes', 'atomic_write_text', 'json_safe', 'atomic_write_json', 'atomic_write_csv', 'read_json',
            'CheckpointError', 'save_tensors', 'load_tensors', 'save_state', 'load_state', 'save_module', 'load_module',
            'RunDir', 'ParamError', 'coerce_param', 'check_params', 'notebook_params', 'validate_overrides', 'progress',
-           'hash_params', 'repo_root', 'mean_std']
+           'hash_params', 'repo_root', 'seed_summary', 'mean_std']
 
 # %% ../nbs/00_core.ipynb #84854674
 def in_test() -> bool:
@@ -115,9 +115,19 @@ def _to_jsonable(o):
     if isinstance(o, (set, tuple)): return list(o)
     raise TypeError(f"Object of type {type(o).__name__} is not JSON serializable")
 
+def json_safe(obj: Any) -> Any:
+    "A copy of `obj` that strict JSON can hold: numpy/torch values converted, NaN and ±inf replaced by None (null)."
+    if isinstance(obj, Mapping): return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, set)): return [json_safe(v) for v in obj]
+    if isinstance(obj, (bool, np.bool_)): return bool(obj)
+    if isinstance(obj, (float, np.floating)): return float(obj) if math.isfinite(obj) else None
+    if isinstance(obj, np.integer): return int(obj)
+    if isinstance(obj, (np.ndarray, torch.Tensor)): return json_safe(_to_jsonable(obj))
+    return obj
+
 def atomic_write_json(path: str | Path, obj: Any, indent: int = 2) -> Path:
-    "Write `obj` as JSON to `path` atomically (numpy/torch scalars and arrays are converted)."
-    return atomic_write_text(path, json.dumps(obj, indent=indent, default=_to_jsonable, allow_nan=True) + "\n")
+    "Write `obj` as strict JSON to `path` atomically (numpy/torch converted; NaN and ±inf written as null)."
+    return atomic_write_text(path, json.dumps(json_safe(obj), indent=indent, default=_to_jsonable, allow_nan=False) + "\n")
 
 def atomic_write_csv(path: str | Path, df: pd.DataFrame, index: bool = False) -> Path:
     "Write a DataFrame as CSV to `path` atomically."
@@ -201,7 +211,8 @@ def _flat_numbers(d: Mapping, prefix: str = "") -> dict:
         elif isinstance(v, torch.Tensor) and v.numel() == 1: out[key] = float(v)
         elif isinstance(v, (bool, np.bool_)): out[key] = bool(v)
         elif isinstance(v, (int, float, np.integer, np.floating)): out[key] = v.item() if hasattr(v, "item") else v
-        else: raise TypeError(f"metrics must be numbers; {key!r} is {type(v).__name__}")
+        elif v is None: out[key] = None                      # an undefined number (written as null, like NaN)
+        else: raise TypeError(f"metrics must be numbers (or None for undefined); {key!r} is {type(v).__name__}")
     return out
 
 class RunDir:
@@ -341,8 +352,22 @@ def repo_root(start: str | Path | None = None) -> Path:
         if (d / "pyproject.toml").exists() and (d / "nbs").is_dir(): return d
     return Path.cwd()
 
-def mean_std(values: Iterable[float], fmt: str = "{:.2f}") -> str:
-    "Format 'mean ± std' (ddof=1 when more than one value)."
-    v = np.asarray(list(values), dtype=float)
-    s = v.std(ddof=1) if len(v) > 1 else 0.0
-    return f"{fmt.format(v.mean())} ± {fmt.format(s)}"
+def seed_summary(values: Iterable[float | None],  # one value per seed; None / NaN = undefined in that seed
+                 key: str | None = None,  # if given, return {'<key>/mean', '<key>/sd', '<key>/n'} for metrics.json
+                ) -> dict:
+    "Mean, sd (ddof 1; None with fewer than two values) and n over seeds; undefined values are left out with a warning."
+    v = np.asarray([np.nan if x is None else float(x) for x in values], dtype=float)
+    ok = v[~np.isnan(v)]
+    if len(ok) < len(v):
+        warnings.warn(f"{len(v) - len(ok)} of {len(v)} values are undefined (None/NaN) and left out; n counts the others.")
+    n = len(ok)
+    out = {"mean": float(ok.mean()) if n else None, "sd": float(ok.std(ddof=1)) if n > 1 else None, "n": n}
+    if out["sd"] is not None and math.isnan(out["sd"]): out["sd"] = None     # e.g. an infinite value
+    return {f"{key}/{k}": x for k, x in out.items()} if key else out
+
+def mean_std(values: Iterable[float | None], fmt: str = "{:.2f}") -> str:
+    "Format 'mean ± sd' (ddof 1) over seeds; one value prints as 'mean (n=1)', never with a zero spread."
+    s = seed_summary(values)
+    if s["n"] == 0: return "n/a (n=0)"
+    if s["sd"] is None: return f"{fmt.format(s['mean'])} (n={s['n']})"
+    return f"{fmt.format(s['mean'])} ± {fmt.format(s['sd'])}"
