@@ -17,7 +17,7 @@ from .core import (ParamError, notebook_params, validate_overrides, repo_root, r
 
 # %% auto #0
 __all__ = ['DEMO_NOTEBOOKS', 'nbs_dir', 'resolve_notebook', 'method_notebooks', 'parse_cli_value', 'new_run_id', 'run_notebook',
-           'grid', 'sweep', 'leaderboard', 'summarise', 'format_params', 'demo', 'main']
+           'grid', 'sweep', 'leaderboard', 'summarise', 'format_summary', 'format_params', 'demo', 'main']
 
 # %% ../nbs/10_runner.ipynb #a3dac22f
 def nbs_dir(root: str | Path | None = None) -> Path:
@@ -116,13 +116,13 @@ def leaderboard(root: str | Path = "runs", method: str | None = None) -> pd.Data
     for m in sorted(root.glob(f"{method or '*'}/*/metrics.json")):
         run = m.parent
         params = read_json(run / "params.json") if (run / "params.json").exists() else {}
+        metrics = {k: (float("nan") if v is None else v) for k, v in read_json(m).items()}    # null = undefined
         rows.append({"method": run.parent.name, "run_id": run.name,
-                     **{f"param/{k}": v for k, v in params.items() if not isinstance(v, (dict, list))},
-                     **read_json(m)})
+                     **{f"param/{k}": v for k, v in params.items() if not isinstance(v, (dict, list))}, **metrics})
     return pd.DataFrame(rows)
 
 def summarise(df: pd.DataFrame, by: Sequence[str] | None = None, seed_col: str = "param/seed") -> pd.DataFrame:
-    "Mean and std (ddof=1) of every metric over seeds, grouped by `by` (default: params that vary, minus seed)."
+    "Mean, std (ddof=1) and count of defined values of every metric over seeds, grouped by `by` (default: params that vary, minus seed)."
     pcols = [c for c in df.columns if c.startswith("param/")]
     if by is None:
         by = ["method"] + [c for c in pcols if c not in (seed_col, "param/run_id", "param/out_dir")
@@ -130,9 +130,38 @@ def summarise(df: pd.DataFrame, by: Sequence[str] | None = None, seed_col: str =
     mcols = [c for c in df.columns if c not in pcols and c not in ("method", "run_id")
              and pd.api.types.is_numeric_dtype(df[c])]
     g = df.groupby(list(by), dropna=False)[mcols]
-    out = g.agg(["mean", "std"]).copy()               # copy: one contiguous block before adding a column
+    out = g.agg(["mean", "std", "count"]).copy()      # copy: one contiguous block before adding a column
     out[("n", "runs")] = g.size()
     return out
+
+def _cell(mean, sd, n, fmt: str) -> str:
+    if n is None or pd.isna(n) or n == 0 or pd.isna(mean): return "n/a"
+    if n == 1 or pd.isna(sd): return f"{fmt.format(mean)} (n={int(n)})"
+    return f"{fmt.format(mean)} ± {fmt.format(sd)} (n={int(n)})"
+
+def format_summary(summary: pd.DataFrame,  # the output of `summarise`
+                   fmt: str = "{:.4g}",  # number format
+                  ) -> pd.DataFrame:
+    "One 'mean ± sd (n=k)' string per metric and cell; a single seed shows 'mean (n=1)', never a zero spread."
+    metrics = list(dict.fromkeys(c[0] for c in summary.columns if c[0] != "n"))
+    stems = [m[:-len("/mean")] for m in metrics if m.endswith("/mean") and m[:-len("/mean")] + "/sd" in metrics]
+    folded = {f"{s}/{k}" for s in stems for k in ("mean", "sd", "n")}
+    rows = []
+    for _, r in summary.iterrows():
+        row = {}
+        def put(k, v):                                     # a metric `k` and a seed aggregate `k/mean` share a column
+            if row.get(k, "n/a") == "n/a": row[k] = v
+        for m in metrics:
+            if m in folded and m.endswith("/mean"):
+                s = m[:-len("/mean")]
+                if r[(m, "count")] == 1:                  # one run that carries its own seed aggregate
+                    n = r[(f"{s}/n", "mean")] if (f"{s}/n", "mean") in r.index else float("nan")
+                    put(s, _cell(r[(m, "mean")], r[(f"{s}/sd", "mean")], 1 if pd.isna(n) else n, fmt))
+                else: put(s, _cell(r[(m, "mean")], r[(m, "std")], r[(m, "count")], fmt))
+            elif m not in folded: put(m, _cell(r[(m, "mean")], r[(m, "std")], r[(m, "count")], fmt))
+        row["runs"] = int(r[("n", "runs")])
+        rows.append(row)
+    return pd.DataFrame(rows, index=summary.index)
 
 # %% ../nbs/10_runner.ipynb #dbff91bf
 def _kv(pairs) -> dict:
@@ -190,7 +219,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             df = leaderboard(a.root or repo_root() / "runs", a.method)
             if df.empty: print("no finished runs"); return 0
             with pd.option_context("display.width", 200, "display.max_columns", 50):
-                print(df if a.raw else summarise(df))
+                print(df if a.raw else format_summary(summarise(df)))
         elif a.cmd == "demo": demo(a.preset)
     except (ParamError, FileNotFoundError) as e:
         print(f"fairkd: error: {e}", file=sys.stderr)

@@ -51,6 +51,8 @@ def test_cli_run_and_errors(toy_nb, tmp_path, venv_bin):
     assert (run / "notebook.ipynb").exists()        # the executed copy lives with the run, not in nbs/
     r = subprocess.run([fairkd, "leaderboard", "toy", "--root", str(tmp_path / "runs")], capture_output=True, text=True)
     assert r.returncode == 0 and "seed_times_lr" in r.stdout
+    # one seed: the table says n=1 instead of showing a zero (or NaN) spread
+    assert "0.2 (n=1)" in r.stdout and "±" not in r.stdout and "NaN" not in r.stdout, r.stdout
     r = subprocess.run([fairkd, "params", str(toy_nb)], capture_output=True, text=True)
     assert "random seed" in r.stdout and "alpha" in r.stdout
 
