@@ -257,10 +257,12 @@ def ir_payload(flag: int, label: float, id_: int, id2: int, labels=(), img: byte
     return struct.pack("<IfQQ", flag, label if flag == 0 else 0.0, id_, id2) + struct.pack(f"<{flag}f", *labels) + img
 
 
-def write_recordio(folder: Path, seed: int = 0) -> dict:
+def write_recordio(folder: Path, seed: int = 0, identity_records: bool = True, drop_from_idx=()) -> dict:
     """insightface-style RecordIO: header record 0 (flag 2, [L0, L1]), 3 identities × 2 images (keys 1..6),
     identity records (keys 7..9). Image key 2 carries the magic word at a 4-aligned offset of its payload
-    (forcing a cflag 1/3 split), key 3 at an unaligned offset (no split); key 5 has an IRHeader with flag 3."""
+    (forcing a cflag 1/3 split), key 3 at an unaligned offset (no split); key 5 has an IRHeader with flag 3.
+    `identity_records=False`: the header still promises keys 7..9, but they are written neither to the .rec nor
+    to the .idx (as in some re-packed training sets); `drop_from_idx`: keys left out of the .idx only."""
     folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
     n_id, per = 3, 2
     L0 = 1 + n_id * per; L1 = L0 + n_id
@@ -281,7 +283,7 @@ def write_recordio(folder: Path, seed: int = 0) -> dict:
                 p = ir_payload(0, float(c), key, 0, (), img)
                 expect[key] = ((0, float(c), key, 0), [float(c)], img)
             payloads[key] = p; key += 1
-    for c in range(n_id):
+    for c in range(n_id if identity_records else 0):
         a, b = 1 + c * per, 1 + (c + 1) * per
         payloads[L0 + c] = ir_payload(2, 0.0, L0 + c, 0, (float(a), float(b)))
         expect[L0 + c] = ((2, 0.0, L0 + c, 0), [float(a), float(b)], b"")
@@ -289,7 +291,7 @@ def write_recordio(folder: Path, seed: int = 0) -> dict:
     for k in sorted(payloads):
         offsets[k] = len(rec); rec += frame_record(payloads[k])
     (folder / "train.rec").write_bytes(bytes(rec))
-    keys = sorted(offsets); random.Random(seed).shuffle(keys)
+    keys = sorted(set(offsets) - set(drop_from_idx)); random.Random(seed).shuffle(keys)
     (folder / "train.idx").write_text("".join(f"{k}\t{offsets[k]}\n" for k in keys))
     (folder / "property").write_text(f"{n_id},112,112")
     return {"expect": expect, "offsets": offsets, "L0": L0, "L1": L1, "n_ids": n_id}

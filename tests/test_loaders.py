@@ -296,6 +296,47 @@ def test_recordio_errors(tmp_path):
         MS1MV2(tmp_path)
 
 
+def test_recordio_without_identity_records(tmp_path):
+    "The header promises identity records 7..9 that the .idx lacks: labels come from each image's own record."
+    info = fx.write_recordio(tmp_path / "emore", identity_records=False)
+    with pytest.warns(UserWarning, match=r"identity records .*7, 8, 9.* missing.*own record"):
+        ds = MS1MV2(tmp_path, size=16)                  # was: KeyError: 'key 7 is not in …/train.idx'
+    assert len(ds) == 6 and ds.n_classes == 3 and ds.y.tolist() == [0, 0, 1, 1, 2, 2]
+    assert [int(ds[j]["y"]) for j in range(6)] == [0, 0, 1, 1, 2, 2]
+    rd = RecordIOReader(tmp_path / "emore" / "train.rec", tmp_path / "emore" / "train.idx")
+    assert rd.missing_identity_keys() == list(range(info["L0"], info["L1"])) and rd.missing_image_keys() == []
+    with pytest.raises(DatasetFormatError, match=r"train.idx.*identity records.*7, 8, 9"):
+        rd.identity_ranges()
+    # the header-only read agrees with the full read, also for the split record (key 2) and the flag-3 record (key 5)
+    for k in (1, 2, 3, 5):
+        h, lab = rd.read_header(k)
+        assert tuple(h) == info["expect"][k][0] and lab.tolist() == info["expect"][k][1]
+    # identity records missing and an image record missing too: neither source of labels exists for key 4
+    info = fx.write_recordio(tmp_path / "broken" / "emore", identity_records=False, drop_from_idx=(4,))
+    with pytest.raises(DatasetFormatError, match=r"train.idx.*image record.*\b4\b"):
+        MS1MV2(tmp_path / "broken", size=16)
+    # identity records present but an image record missing: also an error naming the key, not a bare KeyError
+    fx.write_recordio(tmp_path / "broken2" / "emore", drop_from_idx=(3,))
+    with pytest.raises(DatasetFormatError, match=r"train.idx.*image record.*\b3\b"):
+        MS1MV2(tmp_path / "broken2", size=16)
+
+
+def test_recordio_without_header(tmp_path):
+    "Record 0 with flag 0: every key is an image, each with its label in its own record (no identity records at all)."
+    labels = [2, 0, 1, 0]
+    payloads = [fx.ir_payload(0, float(c), k, 0, (), fx.jpeg_bytes(k, (20, 20))) for k, c in enumerate(labels)]
+    payloads[3] = fx.ir_payload(2, 0.0, 3, 0, (0.0, 5.0), fx.jpeg_bytes(3, (20, 20)))     # flag 2: labels[0] is the class
+    rec, offsets = bytearray(), []
+    for p in payloads: offsets.append(len(rec)); rec += fx.frame_record(p)
+    (tmp_path / "train.rec").write_bytes(bytes(rec))
+    (tmp_path / "train.idx").write_text("".join(f"{k}\t{o}\n" for k, o in reversed(list(enumerate(offsets)))))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ds = MS1MV2(tmp_path, size=16)
+    assert len(ds) == 4 and ds.y.tolist() == labels and ds.n_classes == 3
+    assert [int(ds[j]["y"]) for j in range(4)] == labels
+
+
 def test_workers_give_same_first_batch(tmp_path):
     fx.write_recordio(tmp_path / "r")
     fx.write_celeba(tmp_path / "c")

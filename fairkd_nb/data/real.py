@@ -727,8 +727,10 @@ def read_verification_bin(path) -> tuple[list[bytes], np.ndarray]:
     return blobs, np.asarray(flags, bool)
 
 def contiguous_folds(n_pairs: int, n_folds: int = 10) -> np.ndarray:
-    "Fold id of each pair index: fold k holds pairs [k·n/n_folds, (k+1)·n/n_folds) (insightface protocol)."
-    return (np.arange(n_pairs) * n_folds) // max(n_pairs, 1)
+    "Fold id of each pair index in insightface's contiguous order (sklearn `KFold(n_folds)` = `np.array_split`: the first n mod k folds hold one pair more)."
+    out = np.empty(n_pairs, np.int64)
+    for k, idx in enumerate(np.array_split(np.arange(n_pairs), n_folds)): out[idx] = k
+    return out
 
 class VerificationBin(PairSetDataset):
     "An insightface verification `.bin` (LFW, CFP-FP, AgeDB-30 …) as images + a pair table; y = -1 (no identities)."
@@ -1110,18 +1112,22 @@ class RecordIOReader:
         os.lseek(self._fd, off, 0)
         return os.read(self._fd, n)
 
+    def _frame(self, off: int, key: int) -> tuple[int, int]:
+        "(cflag, length) of the record part at byte offset `off`, with the magic word checked."
+        head = self._pread(8, off)
+        if len(head) < 8: raise DatasetFormatError(f"{self.rec}: truncated record header at byte offset {off} (key {key})")
+        magic, lrec = struct.unpack("<II", head)
+        if magic != RECORDIO_MAGIC:
+            raise DatasetFormatError(f"{self.rec}: bad magic 0x{magic:08X} at byte offset {off} (key {key}); expected "
+                                     f"0x{RECORDIO_MAGIC:08X}. Is {self.idx.name} from the same file, or the .rec corrupt?")
+        return lrec >> 29, lrec & ((1 << 29) - 1)
+
     def read(self, key: int) -> bytes:
         "The payload of record `key` (parts of a split record joined with the magic word)."
         if key not in self.offsets: raise KeyError(f"key {key} is not in {self.idx}")
         off, parts = self.offsets[key], []
         while True:
-            head = self._pread(8, off)
-            if len(head) < 8: raise DatasetFormatError(f"{self.rec}: truncated record header at byte offset {off} (key {key})")
-            magic, lrec = struct.unpack("<II", head)
-            if magic != RECORDIO_MAGIC:
-                raise DatasetFormatError(f"{self.rec}: bad magic 0x{magic:08X} at byte offset {off} (key {key}); expected "
-                                         f"0x{RECORDIO_MAGIC:08X}. Is {self.idx.name} from the same file, or the .rec corrupt?")
-            cflag, n = lrec >> 29, lrec & ((1 << 29) - 1)
+            cflag, n = self._frame(off, key)
             if (cflag in (0, 1)) != (not parts):
                 raise DatasetFormatError(f"{self.rec}: unexpected continuation flag {cflag} at byte offset {off} (key {key})")
             data = self._pread(n, off + 8)
@@ -1143,7 +1149,21 @@ class RecordIOReader:
 
     def header(self) -> tuple[IRHeader, np.ndarray]:
         "Header and labels of record 0."
-        h, lab, _ = self.unpack(self.read(self.keys[0]))
+        return self.read_header(self.keys[0])
+
+    def read_header(self, key: int) -> tuple[IRHeader, np.ndarray]:
+        "IRHeader and float32 labels of record `key`, reading only the record's first bytes (not the image)."
+        if key not in self.offsets: raise KeyError(f"key {key} is not in {self.idx}")
+        off = self.offsets[key]
+        cflag, n = self._frame(off, key)
+        first = self._pread(min(n, 24), off + 8)
+        if len(first) == 24:
+            flag = struct.unpack_from("<I", first)[0]
+            need = 24 + 4 * flag
+            if need <= n:                                 # the whole IRHeader lies in the first part
+                h, lab, _ = self.unpack(first + self._pread(need - 24, off + 32))
+                return h, lab
+        h, lab, _ = self.unpack(self.read(key))           # short or split inside the header: read it all
         return h, lab
 
     def _bounds(self):
@@ -1158,10 +1178,24 @@ class RecordIOReader:
         b = self._bounds()
         return list(range(1, b[0])) if b else list(self.keys)
 
+    def missing_image_keys(self) -> list[int]:
+        "Image keys the header promises (1 … L0−1) that the `.idx` does not list."
+        return [k for k in self.images() if k not in self.offsets]
+
+    def missing_identity_keys(self) -> list[int]:
+        "Identity-record keys the header promises (L0 … L1−1) that the `.idx` does not list."
+        b = self._bounds()
+        return [k for k in range(b[0], b[1]) if k not in self.offsets] if b else []
+
     def identity_ranges(self) -> dict[int, tuple[int, int]]:
         "{class index: (first image key, end key)} from the identity records L0 … L1−1 (empty without a header)."
         b = self._bounds()
         if not b: return {}
+        miss = self.missing_identity_keys()
+        if miss:
+            raise DatasetFormatError(f"{self.idx}: the header (record 0) of {self.rec.name} promises identity records "
+                                     f"{b[0]} … {b[1] - 1}, but {len(miss)} are missing from the index: keys {_some(miss)}. "
+                                     "Take labels from the image records instead (MS1MV2 does so by itself).")
         out = {}
         for k in range(b[0], b[1]):
             _, lab, _ = self.unpack(self.read(k))
@@ -1171,6 +1205,11 @@ class RecordIOReader:
     def close(self):
         if self._fd is not None and self._pid == os.getpid(): os.close(self._fd)
         self._fd = None
+
+def _some(keys, n: int = 10) -> str:
+    "The first n keys, comma-separated (', …' when there are more)."
+    keys = list(keys)
+    return ", ".join(map(str, keys[:n])) + (f", … ({len(keys)} in all)" if len(keys) > n else "")
 
 def read_property(path) -> tuple[int, int, int]:
     "(num_classes, height, width) from an insightface `property` file."
@@ -1195,16 +1234,44 @@ class MS1MV2(TableDataset):
         prop = find_one(rec.parent, "property", depth=0, required=False)
         self.property = read_property(prop) if prop is not None else None
         keys = self.reader.images()
+        miss_img, miss_id = self.reader.missing_image_keys(), self.reader.missing_identity_keys()
+        if miss_img:
+            raise DatasetFormatError(
+                f"{self.reader.idx}: the header (record 0) of {rec.name} promises image records 1 … {len(keys)}, but "
+                f"{len(miss_img)} are missing from the index: keys {_some(miss_img)}"
+                + (f"; the identity records {_some(miss_id)} are missing too" if miss_id else "")
+                + ". Those images have neither a record nor a label. Is the .idx from the same .rec? Rebuild it from the "
+                  ".rec, or use the .idx that came with it.")
         labels = np.full(len(keys), -1, np.int64)
-        ranges = self.reader.identity_ranges()
-        if keys and keys[0] == 1 and keys[-1] == len(keys):      # insightface: image keys 1 … L0-1, contiguous
-            for c, (a, b) in ranges.items(): labels[max(a, 1) - 1:max(min(b, len(keys) + 1) - 1, 0)] = c
+        bounds = self.reader._bounds()
+        if miss_id or not bounds:                        # no identity records: each image's label is in its own record
+            if miss_id:
+                warnings.warn(f"{self.reader.idx}: identity records {_some(miss_id)} promised by the header of {rec.name} "
+                              "are missing from the index; taking each image's label from its own record (as "
+                              "insightface's reader does).")
+            ranges = {}
+            for j, k in enumerate(keys):
+                lab = float(self.reader.read_header(k)[1][0])
+                if lab < 0 or lab != int(lab):
+                    raise DatasetFormatError(f"{rec}, key {k}: image label {lab} is not a class index (a non-negative "
+                                             "integer), and there are no identity records to take it from.")
+                labels[j] = int(lab)
+            n_promised = bounds[1] - bounds[0] if bounds else 0
         else:
-            pos = {k: j for j, k in enumerate(keys)}
-            for c, (a, b) in ranges.items():
-                for k in range(a, b):
-                    if k in pos: labels[pos[k]] = c
-        n = len(ranges) or (self.property[0] if self.property else 0)
+            ranges = self.reader.identity_ranges()
+            if keys and keys[0] == 1 and keys[-1] == len(keys):      # insightface: image keys 1 … L0-1, contiguous
+                for c, (a, b) in ranges.items(): labels[max(a, 1) - 1:max(min(b, len(keys) + 1) - 1, 0)] = c
+            else:
+                pos = {k: j for j, k in enumerate(keys)}
+                for c, (a, b) in ranges.items():
+                    for k in range(a, b):
+                        if k in pos: labels[pos[k]] = c
+            n_promised = len(ranges)
+        n = n_promised or (self.property[0] if self.property else 0)
+        if len(labels) and labels.max() >= n:
+            if n: warnings.warn(f"{rec}: image labels reach {labels.max()}, beyond the {n} identities promised; n_classes = "
+                                f"{labels.max() + 1}.")
+            n = int(labels.max()) + 1
         if self.property and ranges and self.property[0] != len(ranges):
             warnings.warn(f"{prop}: num_classes {self.property[0]} differs from the {len(ranges)} identities in {rec.name}")
         t = pd.DataFrame({"key": keys, "y": labels, "s": 0})
