@@ -58,6 +58,9 @@ def binary_fairness_gaps(y_true,  # true labels in {0, 1}
     "DP, equal-opportunity and equalized-odds gaps (between groups) from fairlearn; NaN (with a warning) where a group's TPR/FPR is undefined."
     y_true, y_pred, s = _arr(y_true, "y_true").astype(int), _arr(y_pred, "y_pred").astype(int), _arr(sensitive, "sensitive")
     _check_lengths(y_true=y_true, y_pred=y_pred, sensitive=s)
+    if len(pd.unique(s)) < 2:
+        warnings.warn(f"Only one group ({pd.unique(s).tolist()}): a gap between groups is undefined; reporting NaN.")
+        return dict.fromkeys(["dp_gap", "eopp_gap", "eo_max", "eo_mean"], float("nan"))
     pos_ok, pos_bad = _defined_groups(y_true, s, True)
     neg_ok, neg_bad = _defined_groups(y_true, s, False)
     out = {"dp_gap": float(flm.demographic_parity_difference(y_true, y_pred, sensitive_features=s))}
@@ -144,7 +147,8 @@ def classification_fairness(y_true,  # true labels (binary 0/1 or class ids)
         else: out["auroc"] = float(skm.roc_auc_score(y_true, sc, multi_class="ovr", average="macro"))
     acc = _group_acc(y_true, y_pred, s)
     for g, v in acc.items(): out[f"acc/{g}"] = float(v)
-    out["acc_min_group"], out["acc_gap"] = float(acc.min()), float(acc.max() - acc.min())
+    out["acc_min_group"] = float(acc.min())
+    out["acc_gap"] = float(acc.max() - acc.min()) if len(acc) > 1 else float("nan")   # one group: no gap (warned below)
     cells = flm.MetricFrame(metrics=skm.accuracy_score, y_true=y_true, y_pred=y_pred,
                             sensitive_features=pd.DataFrame({"y": y_true, "s": s})).by_group
     for (yy, g), v in cells.items(): out[f"acc/y={yy},s={g}"] = float(v)
