@@ -7,7 +7,7 @@ Docs: https://fairkd-nb.github.io/fairkd_nb/train.html.md"""
 
 # %% ../nbs/06_train.ipynb #2acac99c
 from __future__ import annotations
-import os, sys, math, time, json, random, socket, pickle, argparse, dataclasses, contextlib
+import os, sys, math, time, json, random, socket, pickle, argparse, dataclasses, contextlib, warnings, zlib
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
@@ -21,14 +21,16 @@ import torch.distributed as dist
 from .core import (seed_everything, get_device, autocast, RunDir, save_module, load_module, save_state,
                             load_state, save_tensors, load_tensors, progress, CheckpointError, atomic_write_json)
 from .cache import teacher_forward, TeacherCache
+from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['is_dist', 'get_rank', 'get_world_size', 'is_main_process', 'barrier', 'init_distributed', 'all_gather', 'all_reduce',
            'broadcast_object', 'all_gather_object', 'broadcast_module', 'free_port', 'launch', 'ShardedSampler',
-           'TrainConfig', 'lr_factor', 'param_groups', 'build_optimizer', 'NonFiniteError', 'check_finite_losses',
-           'check_finite_state', 'Distiller', 'sync_gradients', 'hinton_kd', 'Supervised', 'KDDistiller',
-           'StopTraining', 'FitResult', 'to_device', 'Trainer', 'fit', 'ToyData', 'toy_model', 'accuracy_evaluator',
-           'demo', 'main']
+           'AuxStream', 'stream_seed', 'TrainConfig', 'lr_factor', 'param_groups', 'override_config', 'build_optimizer',
+           'OptimGroup', 'check_optimizer_ownership', 'NonFiniteError', 'check_finite_losses', 'check_finite_state',
+           'ToyData', 'toy_model', 'accuracy_evaluator', 'teacher_precision', 'Distiller', 'sync_gradients',
+           'hinton_kd', 'Supervised', 'KDDistiller', 'StopTraining', 'FitResult', 'to_device', 'LossMeter', 'Selection',
+           'Trainer', 'fit', 'evaluate_checkpoints', 'demo', 'main']
 
 # %% ../nbs/06_train.ipynb #406b4e98
 def is_dist() -> bool:
@@ -192,6 +194,56 @@ class ShardedSampler(torch.utils.data.Sampler):
     def __len__(self) -> int:
         return len(self.global_order()) // self.world if self.world > 1 else len(self.global_order())
 
+# %% ../nbs/06_train.ipynb #d5a1e098
+class AuxStream:
+    "An endless, seeded, per-rank sharded, cycling stream of batches from a map-style dataset (checkpointed by `fit`)."
+    def __init__(self, data,  # map-style dataset of batch-dict samples
+                 batch_size: int,  # GLOBAL batch size (split over the processes like the training batch)
+                 shuffle: bool = True,  # a new permutation every cycle
+                 seed: int | None = None,  # None: derived from cfg.seed and the stream's name by `fit`
+                 drop_last: bool = True,  # skip the incomplete last batch of each cycle
+                 collate_fn: Callable | None = None,  # default: torch's default_collate
+                ):
+        self.data, self.batch_size, self.shuffle, self.seed, self.drop_last = data, batch_size, shuffle, seed, drop_last
+        self.collate_fn = collate_fn or torch.utils.data.default_collate
+        self.cycle, self.pos, self._order = 0, 0, None
+        self.bind(0, 1, 0 if seed is None else seed)
+
+    def bind(self, rank: int, world: int, seed: int):
+        "Attach to a rank of `world` processes; `seed` is used when the stream has no seed of its own."
+        self.sampler = ShardedSampler(len(self.data), self.batch_size, rank, world, self.shuffle,
+                                      seed if self.seed is None else self.seed, self.drop_last)
+        self._order = None
+
+    def _global_order(self) -> torch.Tensor:
+        if self._order is None or self.sampler.epoch != self.cycle:
+            self.sampler.set_epoch(self.cycle); self._order = self.sampler.global_order()
+        return self._order
+
+    def __len__(self) -> int:
+        "Batches per cycle."
+        return math.ceil(len(self._global_order()) / self.batch_size)
+
+    def next_indices(self) -> list[int]:
+        "This rank's sample indices of the next batch (advances the stream)."
+        if self.pos >= len(self): self.cycle, self.pos = self.cycle + 1, 0
+        G, s = self.batch_size, self.sampler
+        rows = self._global_order()[self.pos * G:(self.pos + 1) * G][s.rank::s.world]
+        self.pos += 1
+        return rows.tolist()
+
+    def __iter__(self): return self
+    def __next__(self) -> Any: return self.collate_fn([self.data[i] for i in self.next_indices()])
+
+    def state_dict(self) -> dict: return dict(cycle=self.cycle, pos=self.pos)
+    def load_state_dict(self, sd: Mapping): self.cycle, self.pos = int(sd["cycle"]), int(sd["pos"])
+
+def stream_seed(seed: int,  # cfg.seed
+                name: str,  # the stream's name
+               ) -> int:
+    "Seed of an auxiliary stream: a function of the run's seed and the name (so two streams never share an order)."
+    return int(seed) * 1_000_033 + zlib.crc32(name.encode()) % 1_000_003
+
 # %% ../nbs/06_train.ipynb #603bd6bc
 @dataclass
 class TrainConfig:
@@ -225,6 +277,7 @@ class TrainConfig:
     device: str = "auto"                # auto | cpu | cuda
     monitor: str | None = None          # validation metric for the best checkpoint, e.g. 'val_acc'
     monitor_mode: str = "max"           # max | min
+    tie_breakers: tuple = ()            # selection tie-breakers after monitor, e.g. ("val_std:min",)
     eval_every: int = 1                 # evaluate every n epochs (and after the last)
     keep_epochs: bool = False           # also keep checkpoints/epoch_XXX.safetensors
     progress: bool = True               # progress bar (main process; quiet under tests)
@@ -238,7 +291,7 @@ class TrainConfig:
         if self.epochs < 1 or self.batch_size < 1: raise ValueError("epochs and batch_size must be >= 1")
         if self.warmup_epochs < 0 or not 0 <= self.warmup_start <= 1:
             raise ValueError("warmup_epochs must be >= 0 and warmup_start in [0, 1]")
-        self.betas, self.milestones = tuple(self.betas), tuple(self.milestones)
+        self.betas, self.milestones, self.tie_breakers = tuple(self.betas), tuple(self.milestones), tuple(self.tie_breakers)
 
     @classmethod
     def from_dict(cls, d: Mapping) -> "TrainConfig":
@@ -282,12 +335,20 @@ def param_groups(modules: nn.Module | Iterable[nn.Module],  # modules whose trai
     if no_decay: groups.append({"params": no_decay, "weight_decay": 0.0})
     return groups
 
+def override_config(cfg: TrainConfig,  # the run's settings
+                    **override,  # TrainConfig fields to change (checked, with a did-you-mean)
+                   ) -> TrainConfig:
+    "`cfg` with some fields replaced (the same object when there is nothing to replace)."
+    if not override: return cfg
+    return TrainConfig.from_dict({**{f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)}, **override})
+
 def build_optimizer(params: Iterable,  # parameters or groups (dicts)
                     cfg: TrainConfig,
-                    **override,  # e.g. optimizer='adam', lr=1e-3 for a second optimiser
+                    scheduled: bool = True,  # False: the trainer never changes this optimiser's lr
+                    **override,  # e.g. optimizer='adam', lr=1e-3, schedule='constant' for a second optimiser
                    ) -> torch.optim.Optimizer:
-    "The optimiser named by `cfg` (or `override`) over `params`, with `initial_lr` recorded in every group."
-    if override: cfg = dataclasses.replace(cfg, **override)
+    "The optimiser named by `cfg` (or `override`) over `params`, with `initial_lr` in every group and `fit_config` kept."
+    cfg = override_config(cfg, **override)
     params = list(params)
     if not params: raise ValueError("build_optimizer got no parameters: is everything frozen?")
     if cfg.optimizer == "sgd":
@@ -297,7 +358,51 @@ def build_optimizer(params: Iterable,  # parameters or groups (dicts)
         cls = torch.optim.Adam if cfg.optimizer == "adam" else torch.optim.AdamW
         opt = cls(params, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, weight_decay=cfg.weight_decay)
     for g in opt.param_groups: g.setdefault("initial_lr", g["lr"])
+    opt.fit_config, opt.fit_scheduled = cfg, scheduled
     return opt
+
+# %% ../nbs/06_train.ipynb #92aa4752
+class OptimGroup:
+    "What one optimiser owns (modules, parameters or group dicts) and which `TrainConfig` fields it overrides."
+    def __init__(self, params: nn.Module | Iterable,  # module(s), parameters or param-group dicts
+                 scheduled: bool = True,  # False: constant lr (e.g. BIRD's meta optimiser)
+                 **override,  # TrainConfig fields for this optimiser: optimizer, lr, schedule, milestones, grad_clip, ...
+                ):
+        self.params, self.scheduled, self.override = params, scheduled, override
+
+    def config(self, cfg: TrainConfig) -> TrainConfig:
+        "The effective settings of this optimiser."
+        return override_config(cfg, **self.override)
+
+    def build(self, cfg: TrainConfig) -> torch.optim.Optimizer:
+        "Build the optimiser (modules are split by `param_groups`)."
+        c = self.config(cfg)
+        p = self.params
+        if isinstance(p, nn.Module) or (isinstance(p, (list, tuple)) and p and all(isinstance(m, nn.Module) for m in p)):
+            p = param_groups(p, c)
+        return build_optimizer(p, c, scheduled=self.scheduled)
+
+    def __repr__(self): return f"OptimGroup(scheduled={self.scheduled}, {self.override})"
+
+def check_optimizer_ownership(model: nn.Module,  # the distiller
+                              optimizers: Mapping[str, torch.optim.Optimizer],
+                              skip: str = "teachers.",  # parameter-name prefix that is never optimised
+                             ):
+    "Raise if a parameter is in two optimisers; warn about trainable parameters in none."
+    names = {id(p): n for n, p in model.named_parameters()}
+    owner: dict = {}
+    for on, o in optimizers.items():
+        for g in o.param_groups:
+            for p in g["params"]:
+                if owner.get(id(p), on) != on:
+                    raise ValueError(f"parameter {names.get(id(p), tuple(p.shape))!r} is in optimisers "
+                                     f"{owner[id(p)]!r} and {on!r}: each parameter belongs to one OptimGroup.")
+                owner[id(p)] = on
+    orphans = [n for n, p in model.named_parameters() if p.requires_grad and id(p) not in owner and not n.startswith(skip)]
+    if orphans and optimizers:
+        warnings.warn(f"{len(orphans)} trainable parameter(s) are in no optimiser and will not change: {orphans[:5]}. "
+                      "Declare them in optimizer_groups() or freeze them (requires_grad_(False)).")
+    return owner
 
 # %% ../nbs/06_train.ipynb #bd5512de
 class NonFiniteError(RuntimeError):
@@ -324,7 +429,48 @@ def check_finite_state(sd: Mapping[str, torch.Tensor], what: str = "state"):
     if bad: raise NonFiniteError(f"Refusing to save {what}: non-finite values in {bad[:5]}{'...' if len(bad) > 5 else ''}; "
                                  "the previous checkpoint is kept.")
 
-# %% ../nbs/06_train.ipynb #8da6ebd4
+# %% ../nbs/06_train.ipynb #0a142447
+class ToyData(torch.utils.data.Dataset):
+    "n random images (c×h×w) with a learnable label, a group and the sample index."
+    def __init__(self, n: int = 256, classes: int = 3, size: int = 8, seed: int = 0, channels: int = 3):
+        g = torch.Generator().manual_seed(seed)
+        self.x = torch.randn(n, channels, size, size, generator=g)
+        w = torch.randn(channels * size * size, classes, generator=g)
+        self.y = (self.x.flatten(1) @ w).argmax(1)
+        self.s = torch.randint(0, 2, (n,), generator=g)
+        self.n_classes, self.group_names = classes, ["g0", "g1"]
+    def __len__(self): return len(self.y)
+    def __getitem__(self, i): return {"x": self.x[i], "y": self.y[i], "s": self.s[i], "idx": torch.tensor(i)}
+
+def toy_model(classes: int = 3, channels: int = 3, width: int = 8) -> nn.Module:
+    "A tiny CNN classifier without BatchNorm."
+    return nn.Sequential(nn.Conv2d(channels, width, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(2), nn.Flatten(),
+                         nn.Linear(4 * width, classes))
+
+def accuracy_evaluator(data, batch_size: int = 256) -> Callable:
+    "An `evaluate` callback: {'val_acc', 'val_loss'} of the distiller's student on `data`."
+    def evaluate(model):
+        dev = next(model.parameters()).device
+        correct, loss, n = 0, 0.0, 0
+        for b in torch.utils.data.DataLoader(data, batch_size=batch_size):
+            out = model(b["x"].to(dev)).float(); y = b["y"].to(dev)
+            correct += int((out.argmax(1) == y).sum()); loss += float(F.cross_entropy(out, y, reduction="sum"))
+            n += len(y)
+        return {"val_acc": correct / n, "val_loss": loss / n}
+    return evaluate
+
+# %% ../nbs/06_train.ipynb #98ccf163
+def teacher_precision(device: torch.device | str,  # device of the teacher's input
+                      amp: bool = False,  # the distiller's teacher_amp
+                     ):
+    "Context for teacher forwards: bf16 autocast when `amp` (CUDA), else autocast explicitly off (also inside another)."
+    dev = torch.device(device)
+    ctx = autocast(dev, enabled=amp)
+    if not isinstance(ctx, contextlib.nullcontext): return ctx
+    try: return torch.autocast(device_type=dev.type, enabled=False)
+    except (RuntimeError, ValueError): return contextlib.nullcontext()   # a device type without autocast
+
+# %% ../nbs/06_train.ipynb #0c52c015
 class Distiller(nn.Module):
     "Base class of every training method: frozen teachers + student + extra trainable modules."
     teacher_keys: tuple = ("out",)   # what teacher_outputs returns per teacher
@@ -341,6 +487,8 @@ class Distiller(nn.Module):
         self.teachers = nn.ModuleList(ts)
         for t in self.teachers: t.requires_grad_(False); t.eval()
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
+        self.optim_configs: dict[str, TrainConfig] = {}
+        self.streams: dict[str, AuxStream] = {}
         self.cache: TeacherCache | None = None
         self.verify_cache_every = 0      # > 0: compare cache and online teacher on a few samples every n steps
         self.cfg, self.device = TrainConfig(), torch.device("cpu")
@@ -361,6 +509,35 @@ class Distiller(nn.Module):
 
     def forward(self, x): return self.student(x)
 
+    # --- hooks and injected state ---------------------------------------------------------------------------
+    def setup(self):
+        "Hook: called by `prepare` once `cfg`, `device` and the step counts are set, before the optimisers are built."
+
+    def augment(self, batch: Mapping) -> Mapping:
+        "Hook: the training batch after augmentation (default: unchanged). Applied by the default `train_step`."
+        return batch
+
+    def prepare(self, cfg: TrainConfig | Mapping | None = None,  # the run's settings
+                device: torch.device | str | None = None,  # default: cfg.device
+                steps_per_epoch: int = 1,  # optimiser steps per epoch
+               ) -> "Distiller":
+        "Inject cfg/device/step counts, call `setup()`, bind the streams, build and check `self.optimizers`."
+        cfg = cfg if isinstance(cfg, TrainConfig) else TrainConfig.from_dict(cfg or {})
+        dev = torch.device(device) if device is not None else get_device(cfg.device)
+        self.to(dev)
+        self.cfg, self.device = cfg, dev
+        self.steps_per_epoch, self.total_steps = steps_per_epoch, steps_per_epoch * cfg.epochs
+        self.setup()
+        self.to(dev)                                   # modules that setup() created
+        broadcast_module(self)                         # identical start on every rank
+        for name, s in self.streams.items(): s.bind(get_rank(), get_world_size(), stream_seed(cfg.seed, name))
+        self.optimizers = self.configure_optimizers(cfg)
+        for o in self.optimizers.values():
+            for g in o.param_groups: g.setdefault("initial_lr", g["lr"])
+        self.optim_configs = {n: getattr(o, "fit_config", cfg) for n, o in self.optimizers.items()}
+        check_optimizer_ownership(self, self.optimizers)
+        return self
+
     # --- parameters, optimisers, checkpoints -------------------------------------------------------------
     def trainable_modules(self) -> list[nn.Module]:
         "Direct children other than the teachers."
@@ -379,12 +556,22 @@ class Distiller(nn.Module):
         sp = {id(p) for p in self.student.parameters()}
         return sum(p.numel() for p in self.get_learnable_parameters() if id(p) not in sp)
 
+    def optimizer_groups(self, cfg: TrainConfig) -> dict[str, OptimGroup]:
+        "Declared optimisers: {name: OptimGroup}. Default: one 'main' over every non-teacher child."
+        return {"main": OptimGroup(self.trainable_modules())}
+
     def configure_optimizers(self, cfg: TrainConfig) -> dict[str, torch.optim.Optimizer]:
-        "Optimisers by name; default: one 'main' optimiser over all learnable parameters (see `param_groups`)."
-        return {"main": build_optimizer(param_groups(self.trainable_modules(), cfg), cfg)}
+        "Optimisers by name, built from `optimizer_groups(cfg)`."
+        return {name: g.build(cfg) for name, g in self.optimizer_groups(cfg).items()}
 
     @property
-    def scheduled(self) -> tuple: return tuple(self.optimizers)
+    def scheduled(self) -> tuple:
+        "Names of the optimisers whose lr the schedule drives."
+        return tuple(n for n, o in self.optimizers.items() if getattr(o, "fit_scheduled", True))
+
+    def optim_config(self, name: str) -> TrainConfig:
+        "The settings optimiser `name` was built with (`cfg` plus its overrides)."
+        return self.optim_configs.get(name, self.cfg)
 
     def checkpoint_state_dict(self) -> dict[str, torch.Tensor]:
         "Everything to checkpoint: the state dict without teacher weights (they have their own checkpoint)."
@@ -398,6 +585,23 @@ class Distiller(nn.Module):
             raise CheckpointError(f"checkpoint does not fit {type(self).__name__}: missing {missing[:5]}, "
                                   f"unexpected {extra[:5]}")
         self.load_state_dict({**{k: v for k, v in self.state_dict().items() if k.startswith("teachers.")}, **sd})
+
+    # --- auxiliary streams -----------------------------------------------------------------------------------
+    def register_stream(self, name: str,  # key in self.streams and in the checkpoint
+                        data,  # map-style dataset of batch dicts
+                        batch_size: int,  # GLOBAL batch size
+                        **kw,  # shuffle, seed, drop_last, collate_fn (see AuxStream)
+                       ) -> AuxStream:
+        "Add an auxiliary data stream that `fit` shards, seeds, cycles and checkpoints."
+        if name in self.streams: raise ValueError(f"stream {name!r} is already registered")
+        self.streams[name] = s = AuxStream(data, batch_size, **kw)
+        return s
+
+    def next_batch(self, name: str) -> Any:
+        "The next batch of auxiliary stream `name`, on the device."
+        if name not in self.streams:
+            raise KeyError(f"no auxiliary stream {name!r}; registered: {sorted(self.streams)} (use register_stream)")
+        return to_device(next(self.streams[name]), self.device)
 
     # --- teacher outputs ----------------------------------------------------------------------------------
     def use_cache(self, cache: TeacherCache | None, verify_every: int = 0):
@@ -414,12 +618,14 @@ class Distiller(nn.Module):
 
     def teacher_outputs(self, batch: Mapping) -> list[dict]:
         "Per teacher, a dict with `teacher_keys`: from the cache (by `batch['idx']`) if attached, else online."
+        x = batch["x"]
         if self.cache is None:
-            return teacher_forward(self.teachers, batch["x"], self.teacher_keys, amp=self.teacher_amp)
+            with teacher_precision(x.device, self.teacher_amp):
+                return teacher_forward(self.teachers, x, self.teacher_keys, amp=self.teacher_amp)
         if "idx" not in batch: raise KeyError("a teacher cache needs batch['idx'] (sample indices)")
-        outs = self.cache.lookup(batch["idx"], flip=batch.get("flip"), device=batch["x"].device)
+        outs = self.cache.lookup(batch["idx"], flip=batch.get("flip"), device=x.device)
         if self.verify_cache_every and self.global_step % self.verify_cache_every == 0:
-            self.cache.verify(self.teachers, batch, outs)
+            with teacher_precision(x.device, self.teacher_amp): self.cache.verify(self.teachers, batch, outs)
         return outs
 
     # --- one step -----------------------------------------------------------------------------------------
@@ -437,19 +643,21 @@ class Distiller(nn.Module):
         vals = all_reduce(vals, "mean")
         where = f"at epoch {int(self.epoch_float)}, global step {self.global_step}"
         check_finite_losses(dict(zip(losses, vals)), where)
-        self._reduced_losses = (tuple(losses), vals)   # the trainer logs these without a second all-reduce
-        return vals
+        prev, keys = self._reduced_losses, tuple(losses)
+        if prev is None or set(prev[0]) & set(keys): self._reduced_losses = (keys, vals)
+        else: self._reduced_losses = (prev[0] + keys, torch.cat([prev[1], vals]))   # several checks in one step
+        return vals                                     # (D then G): the trainer logs the union as it is
 
     def optimizer_step(self, name: str = "main", clip: float | None | str = "cfg") -> float | None:
-        "Average gradients over ranks, clip (cfg.grad_clip by default), check finiteness, step. Returns the grad norm."
-        opt = self.optimizers[name]
+        "Average gradients over ranks, clip (the optimiser's grad_clip by default), check finiteness, step."
+        opt, c = self.optimizers[name], self.optim_config(name)
         params = [p for g in opt.param_groups for p in g["params"]]
         sync_gradients(params)
-        clip = self.cfg.grad_clip if clip == "cfg" else clip
+        clip = c.grad_clip if clip == "cfg" else clip
         norm = None
         grads = [p.grad for p in params if p.grad is not None]
         if clip is not None: norm = float(torch.nn.utils.clip_grad_norm_(params, clip))
-        elif self.cfg.check_grads and grads: norm = float(torch.nn.utils.get_total_norm(grads))
+        elif c.check_grads and grads: norm = float(torch.nn.utils.get_total_norm(grads))
         if norm is not None and not math.isfinite(norm):
             raise NonFiniteError(f"Non-finite gradient norm ({norm}) for optimiser {name!r} at epoch "
                                  f"{int(self.epoch_float)}, global step {self.global_step}, although the loss terms "
@@ -459,6 +667,7 @@ class Distiller(nn.Module):
 
     def train_step(self, batch: Mapping, epoch: int) -> dict[str, torch.Tensor]:
         "One optimisation step; returns the (detached) loss terms. Override for custom optimisation."
+        batch = self.augment(batch)
         opt = self.optimizers["main"]
         opt.zero_grad(set_to_none=True)
         with self.autocast(): _, losses = self.forward_train(batch, epoch)
@@ -467,7 +676,7 @@ class Distiller(nn.Module):
         self.optimizer_step("main")
         return {k: v.detach() for k, v in losses.items()}
 
-# %% ../nbs/06_train.ipynb #275128ce
+# %% ../nbs/06_train.ipynb #3c3ca255
 def sync_gradients(params: Iterable[torch.Tensor]):
     "Average gradients of `params` across ranks in place (no-op in a single process)."
     if not is_dist() or get_world_size() == 1: return
@@ -479,12 +688,10 @@ def sync_gradients(params: Iterable[torch.Tensor]):
         flags = torch.tensor([p.grad is not None for p in ps], dtype=dt, device=dev)
         flat = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1) for p in ps] + [flags])
         dist.all_reduce(flat)
-        off = 0
-        for i, p in enumerate(ps):
-            n = p.numel()
-            if float(flat[-len(ps) + i]) > 0: p.grad = (flat[off:off + n] / W).view_as(p).clone()
-            else: p.grad = None
-            off += n
+        k = len(ps)
+        present = (flat[-k:] > 0).tolist()                      # one device→host copy for every flag
+        grads = torch.split(flat[:-k].div_(W), [p.numel() for p in ps])
+        for p, g, has in zip(ps, grads, present): p.grad = g.view_as(p) if has else None
 
 # %% ../nbs/06_train.ipynb #2742369b
 def hinton_kd(student_logits: torch.Tensor, teacher_logits: torch.Tensor, T: float = 4.0) -> torch.Tensor:
@@ -552,6 +759,7 @@ class FitResult:
     best: float | None
     best_epoch: int | None
     run: Any = None
+    best_metrics: dict | None = None
 
 def to_device(batch: Any, device: torch.device) -> Any:
     "Move every tensor of a (nested) batch to `device`."
@@ -561,171 +769,339 @@ def to_device(batch: Any, device: torch.device) -> Any:
     return batch
 
 # %% ../nbs/06_train.ipynb #367c575b
+class LossMeter:
+    "Running per-key means of the loss terms of one epoch; keys may change from step to step."
+    def __init__(self):
+        self.sums, self.counts, self.steps = {}, {}, 0
+        self._keys, self._run, self._n = None, None, 0
+
+    def update(self, keys: Iterable[str],  # the step's loss names
+               vals: torch.Tensor,  # their (reduced) values, same order
+              ):
+        keys = tuple(keys)
+        if keys != self._keys:
+            self._fold()
+            self._keys, self._run, self._n = keys, vals, 1
+        else: self._run, self._n = self._run + vals, self._n + 1
+        self.steps += 1
+
+    def _fold(self):
+        if self._keys is None: return
+        for k, v in zip(self._keys, self._run):
+            self.sums[k] = v if k not in self.sums else self.sums[k] + v
+            self.counts[k] = self.counts.get(k, 0) + self._n
+        self._keys = None
+
+    def means(self, prefix: str = "train/") -> dict[str, float]:
+        "{prefix+key: mean over the steps that had it} and {prefix+'loss': mean over steps of the summed terms}."
+        self._fold()
+        if not self.steps: return {}
+        out = {f"{prefix}{k}": float(v) / self.counts[k] for k, v in self.sums.items()}
+        out[f"{prefix}loss"] = float(torch.stack(list(self.sums.values())).sum()) / self.steps
+        return out
+
+# %% ../nbs/06_train.ipynb #4b07b6ca
+@dataclass
+class Selection:
+    "Which epoch `best.safetensors` holds: a metric, its direction, tie-breakers; complete ties go to the later epoch."
+    metric: str | None = None  # validation metric (None: no best checkpoint)
+    mode: str = "max"  # max | min
+    tie_breakers: tuple = ()  # ((metric, mode), ...) or ("metric:mode", ...)
+    later_wins: bool = True  # a complete tie selects the later epoch
+
+    def __post_init__(self):
+        tb = []
+        for t in self.tie_breakers:
+            name, mode = (t.rsplit(":", 1) if ":" in t else (t, "")) if isinstance(t, str) else tuple(t)
+            tb.append((name, mode))
+        self.tie_breakers = tuple(tb)
+        for name, mode in ((self.metric, self.mode),) + self.tie_breakers:
+            if mode not in ("max", "min"):
+                raise ValueError(f"selection of {name!r}: mode must be 'max' or 'min', got {mode!r} (write 'metric:min')")
+
+    @classmethod
+    def from_config(cls, cfg: TrainConfig) -> "Selection":
+        "The rule a TrainConfig describes (monitor, monitor_mode, tie_breakers)."
+        return cls(cfg.monitor, cfg.monitor_mode, cfg.tie_breakers)
+
+    @property
+    def metrics(self) -> tuple: return ((self.metric,) if self.metric else ()) + tuple(n for n, _ in self.tie_breakers)
+
+    def key(self, metrics: Mapping[str, Any]) -> tuple | None:
+        "Sortable key of an epoch's metrics (larger is better); None when a value is NaN."
+        if self.metric is None: return None
+        missing = [m for m in self.metrics if m not in metrics]
+        if missing: raise KeyError(f"selection metric(s) {missing} are not among the evaluate() metrics {sorted(metrics)}")
+        vals = [float(metrics[n]) for n in self.metrics]
+        if any(math.isnan(v) for v in vals): return None
+        modes = (self.mode,) + tuple(m for _, m in self.tie_breakers)
+        return tuple(v if m == "max" else -v for v, m in zip(vals, modes))
+
+    def better(self, key: tuple | None, best: tuple | None) -> bool:
+        "Does an epoch with `key` replace the best so far?"
+        if key is None: return False
+        return best is None or key > best or (self.later_wins and key == best)
+
+# %% ../nbs/06_train.ipynb #273173ef
 class Trainer:
-    "The state of one `fit` call (see `fit`)."
+    "The state of one `fit` call; the loop's steps are the methods patched in below."
     def __init__(self, distiller: Distiller, train_data, cfg: TrainConfig, evaluate: Callable | None = None,
-                 run: RunDir | str | Path | None = None, callbacks: Sequence = (), collate_fn: Callable | None = None):
+                 run: RunDir | str | Path | None = None, callbacks: Sequence = (), collate_fn: Callable | None = None,
+                 select: Selection | None = None):
         self.distiller, self.data, self.cfg, self.evaluate_fn = distiller, train_data, cfg, evaluate
         self.run = _rundir_at(Path(run)) if isinstance(run, (str, Path)) else run
         self.callbacks, self.collate_fn = list(callbacks), collate_fn
-        self.epoch, self.global_step, self.history, self.best, self.best_epoch = 0, 0, [], None, None
+        self.select = select if select is not None else Selection.from_config(cfg)
+        self.epoch, self.global_step, self.history = 0, 0, []
+        self.best, self.best_key, self.best_epoch, self.best_metrics = None, None, None, None
+        self.device, self.sampler, self.loader, self.gen, self.steps = None, None, None, None, 0
 
-    # -- files ------------------------------------------------------------------------------------------------
     def _ckpt(self, name: str) -> Path | None:
         return None if self.run is None else self.run.checkpoints / name
-
-    def _save(self, epoch: int, improved: bool, rng_all: list):
-        d = self.distiller
-        sd = d.checkpoint_state_dict()
-        check_finite_state(sd, f"checkpoint of epoch {epoch}")
-        if not is_main_process() or self.run is None: return
-        meta = dict(epoch=epoch, global_step=self.global_step)
-        state = dict(epoch=epoch, global_step=self.global_step, best=self.best, best_epoch=self.best_epoch,
-                     optimizers={k: o.state_dict() for k, o in d.optimizers.items()},
-                     scheduler=dict(kind=self.cfg.schedule, t=float(epoch + 1)), sampler=self.sampler.state_dict(),
-                     rng=rng_all, world_size=get_world_size())
-        # state first, weights second: on resume both must agree on the epoch
-        save_state(self._ckpt("last_state.pt"), state)
-        save_tensors(self._ckpt("last.safetensors"), sd, meta)
-        if improved: save_tensors(self._ckpt("best.safetensors"), sd, {**meta, self.cfg.monitor: self.best})
-        if self.cfg.keep_epochs: save_tensors(self._ckpt(f"epoch_{epoch:03d}.safetensors"), sd, meta)
-
-    def _try_resume(self) -> int:
-        "Load the last checkpoint if present; return the first epoch to run."
-        p, ps = self._ckpt("last.safetensors"), self._ckpt("last_state.pt")
-        found = broadcast_object(p is not None and p.is_file() and ps.is_file())
-        if not found: return 0
-        state = load_state(ps)
-        sd, meta = load_tensors(p)
-        if meta.get("epoch") != state["epoch"]:
-            raise CheckpointError(f"{p} (epoch {meta.get('epoch')}) and {ps} (epoch {state['epoch']}) disagree: the run "
-                                  "was killed while writing; delete last.safetensors and last_state.pt to restart.")
-        d = self.distiller
-        d.load_checkpoint_state_dict(sd)
-        for k, o in d.optimizers.items(): o.load_state_dict(state["optimizers"][k])
-        self.global_step, self.best, self.best_epoch = state["global_step"], state["best"], state["best_epoch"]
-        d.global_step = self.global_step                    # methods read it (e.g. seeded augmentation)
-        d.epoch_float = float(state["epoch"] + 1)
-        self.sampler.load_state_dict(state["sampler"])
-        rngs = state["rng"]
-        if state.get("world_size") != get_world_size():
-            print(f"resume: checkpoint from {state.get('world_size')} processes, now {get_world_size()}; "
-                  "RNG streams are re-seeded, so the continuation is not bit-exact.")
-            seed_everything(self.cfg.seed + 7919 * (state["epoch"] + 1) + get_rank())
-        else: _set_rng_state(rngs[get_rank()])
-        if self.run is not None and is_main_process():
-            h = self.run.history()
-            if len(h):
-                h = h[h["epoch"] <= state["epoch"]]
-                from fairkd_nb.core import atomic_write_csv
-                atomic_write_csv(self.run.path / "history.csv", h)
-                self.history = h.to_dict("records")
-        self.history = broadcast_object(self.history)
-        return state["epoch"] + 1
-
-    # -- loop ---------------------------------------------------------------------------------------------------
-    def _set_lr(self, t: float):
-        f = lr_factor(self.cfg, t)
-        for name in self.distiller.scheduled:
-            for g in self.distiller.optimizers[name].param_groups: g["lr"] = g["initial_lr"] * f
-        return f
 
     def _call(self, hook: str, *args):
         for cb in self.callbacks:
             fn = getattr(cb, hook, None)
             if fn is not None: fn(self, *args)
 
-    def _evaluate(self) -> dict:
-        d = self.distiller
-        res = None
-        if is_main_process() and self.evaluate_fn is not None:
-            was = d.training
-            d.eval()
-            with torch.no_grad(): res = dict(self.evaluate_fn(d))
-            d.train(was)
-        return broadcast_object(res) or {}
-
-    def fit(self, resume: bool = False) -> FitResult:
-        cfg, d = self.cfg, self.distiller
-        dev = init_distributed(cfg.device)
-        rank, world = get_rank(), get_world_size()
-        d.to(dev)
-        d.cfg, d.device = cfg, dev
-        broadcast_module(d)                          # identical start on every rank
-        seed_everything(cfg.seed + rank, deterministic=cfg.deterministic)
-        d.optimizers = d.configure_optimizers(cfg)
-        n = len(self.data)
-        self.sampler = ShardedSampler(n, cfg.batch_size, rank, world, cfg.shuffle, cfg.seed, cfg.drop_last)
-        gen = torch.Generator()
-        loader = torch.utils.data.DataLoader(self.data, batch_size=cfg.batch_size // world, sampler=self.sampler,
-                                             num_workers=cfg.num_workers, collate_fn=self.collate_fn,
-                                             generator=gen, pin_memory=dev.type == "cuda",
-                                             persistent_workers=False)
-        steps = len(loader)
-        if steps == 0: raise ValueError(f"no training step per epoch: {n} samples, global batch {cfg.batch_size}")
-        d.steps_per_epoch, d.total_steps = steps, steps * cfg.epochs
-        start = self._try_resume() if resume else 0
-        if start == 0 and self.run is not None and is_main_process() and (self.run.path / "history.csv").exists():
-            (self.run.path / "history.csv").unlink()
-        d.train()
-        self._call("on_fit_start")
-        stop = False
-        try:
-            for epoch in range(start, cfg.epochs):
-                self.epoch = epoch
-                self.sampler.set_epoch(epoch)
-                gen.manual_seed(cfg.seed * 1_000_003 + epoch)
-                sums, t0, nsteps = None, time.time(), 0
-                lr0 = self._set_lr(epoch) * (cfg.lr)
-                bar = progress(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", total=steps,
-                               disable=None if (cfg.progress and is_main_process()) else True)
-                for i, batch in enumerate(bar):
-                    d.epoch_float = epoch + i / steps
-                    if cfg.schedule_unit == "step": self._set_lr(d.epoch_float)
-                    batch = to_device(batch, dev)
-                    d._reduced_losses = None
-                    losses = d.train_step(batch, epoch)
-                    if d._reduced_losses is not None and d._reduced_losses[0] == tuple(losses):
-                        vals = d._reduced_losses[1]            # already all-reduced and checked by check_losses
-                    else:
-                        vals = torch.stack([v.detach().float().reshape(()) for v in losses.values()])
-                        vals = all_reduce(vals, "mean")
-                        check_finite_losses(dict(zip(losses, vals)), f"(reported by train_step) at epoch {epoch}, "
-                                            f"global step {self.global_step}")
-                    sums = vals if sums is None else sums + vals
-                    keys = list(losses)
-                    self.global_step += 1; d.global_step = self.global_step; nsteps += 1
-                    try: self._call("on_step_end", losses)
-                    except StopTraining: stop = True; break
-                if stop: break
-                row = dict(epoch=epoch, step=self.global_step, lr=lr0, time_s=time.time() - t0)
-                row.update({f"train/{k}": float(v) / nsteps for k, v in zip(keys, sums)})
-                row["train/loss"] = float(sums.sum()) / nsteps
-                improved = False
-                if self.evaluate_fn is not None and ((epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs):
-                    m = self._evaluate()
-                    row.update(m)
-                    if cfg.monitor is not None:
-                        if cfg.monitor not in m:
-                            raise KeyError(f"monitor={cfg.monitor!r} is not among the evaluate() metrics {sorted(m)}")
-                        v = float(m[cfg.monitor])
-                        if self.best is None or (v > self.best if cfg.monitor_mode == "max" else v < self.best):
-                            self.best, self.best_epoch, improved = v, epoch, True
-                self.history.append(row)
-                rng_all = all_gather_object(_rng_state())
-                if self.run is not None and is_main_process(): self.run.append_history(row)
-                self._save(epoch, improved, rng_all)
-                barrier()
-                try: self._call("on_epoch_end", row)
-                except StopTraining: break
-        finally:
-            self._call("on_fit_end")
-        final = {k: v for k, v in (self.history[-1] if self.history else {}).items()}
-        return FitResult(self.history, final, self.best, self.best_epoch, self.run)
-
 def _rundir_at(path: Path) -> RunDir:
     "A RunDir whose folder is exactly `path`."
     return RunDir(path.parent.name or "run", run_id=path.name, root=path.parent.parent)
+
+# %% ../nbs/06_train.ipynb #01316fdb
+@patch
+def make_loader(self: Trainer, device: torch.device) -> torch.utils.data.DataLoader:
+    "The sharded, epoch-seeded DataLoader of this rank (sets `sampler`, `gen`, `loader`, `steps`)."
+    cfg, world = self.cfg, get_world_size()
+    n = len(self.data)
+    self.sampler = ShardedSampler(n, cfg.batch_size, get_rank(), world, cfg.shuffle, cfg.seed, cfg.drop_last)
+    self.gen = torch.Generator()
+    self.loader = torch.utils.data.DataLoader(self.data, batch_size=cfg.batch_size // world, sampler=self.sampler,
+                                              num_workers=cfg.num_workers, collate_fn=self.collate_fn,
+                                              generator=self.gen, pin_memory=device.type == "cuda",
+                                              persistent_workers=False)
+    self.steps = len(self.loader)
+    if self.steps == 0: raise ValueError(f"no training step per epoch: {n} samples, global batch {cfg.batch_size}")
+    return self.loader
+
+@patch
+def prepare(self: Trainer, resume: bool = False) -> int:
+    "Join the process group, build the loader, seed, prepare the distiller, resume; return the first epoch to run."
+    cfg, d = self.cfg, self.distiller
+    self.device = dev = init_distributed(cfg.device)
+    d.to(dev)
+    self.make_loader(dev)
+    seed_everything(cfg.seed + get_rank(), deterministic=cfg.deterministic)
+    d.prepare(cfg, dev, self.steps)
+    start = self.resume_from_checkpoint() if resume else 0
+    if start == 0 and self.run is not None and is_main_process() and (self.run.path / "history.csv").exists():
+        (self.run.path / "history.csv").unlink()
+    return start
+
+# %% ../nbs/06_train.ipynb #bf3b5d35
+@patch
+def set_lrs(self: Trainer, t: float,  # training time in epochs
+            names: Iterable[str] | None = None,  # optimisers to update (default: all scheduled ones)
+           ) -> dict[str, float]:
+    "Set `lr = initial_lr × lr_factor(own settings, t)` for the scheduled optimisers; return {name: lr} of all."
+    d = self.distiller
+    for name in (d.scheduled if names is None else names):
+        f = lr_factor(d.optim_config(name), t)
+        for g in d.optimizers[name].param_groups: g["lr"] = g["initial_lr"] * f
+    return {n: o.param_groups[0]["lr"] for n, o in d.optimizers.items()}
+
+@patch
+def step_scheduled(self: Trainer) -> tuple:
+    "Scheduled optimisers whose lr changes every step (schedule_unit='step')."
+    d = self.distiller
+    return tuple(n for n in d.scheduled if d.optim_config(n).schedule_unit == "step")
+
+# %% ../nbs/06_train.ipynb #dabe8086
+@patch
+def reduce_losses(self: Trainer, losses: Mapping[str, torch.Tensor], epoch: int) -> torch.Tensor:
+    "The step's loss values, mean over ranks and checked (reusing what `check_losses` already reduced)."
+    red = self.distiller._reduced_losses
+    if red is not None and red[0] == tuple(losses): return red[1]
+    vals = all_reduce(torch.stack([v.detach().float().reshape(()) for v in losses.values()]), "mean")
+    check_finite_losses(dict(zip(losses, vals)), f"(reported by train_step) at epoch {epoch}, "
+                        f"global step {self.global_step}")
+    return vals
+
+@patch
+def train_batch(self: Trainer, batch: Mapping, epoch: int, i: int,  # the batch, its epoch and index in the epoch
+                meter: LossMeter, step_scheduled: Sequence[str] = ()) -> dict[str, torch.Tensor]:
+    "One optimisation step of the distiller; returns its loss terms."
+    d = self.distiller
+    d.epoch_float = epoch + i / self.steps
+    if step_scheduled: self.set_lrs(d.epoch_float, step_scheduled)
+    batch = to_device(batch, self.device)
+    d._reduced_losses = None
+    losses = d.train_step(batch, epoch)
+    meter.update(losses, self.reduce_losses(losses, epoch))
+    self.global_step += 1; d.global_step = self.global_step
+    return losses
+
+# %% ../nbs/06_train.ipynb #2faaa43d
+@patch
+def epoch_row(self: Trainer, epoch: int, meter: LossMeter, lrs: Mapping[str, float], t0: float) -> dict:
+    "History row of a finished epoch: epoch, step, lr, time, lr/<name> of optimisers with own settings, loss means."
+    d = self.distiller
+    main = "main" if "main" in lrs else next(iter(lrs), None)
+    row = dict(epoch=epoch, step=self.global_step,
+               lr=lrs[main] if main is not None else lr_factor(self.cfg, epoch) * self.cfg.lr, time_s=time.time() - t0)
+    for n, lr in lrs.items():
+        if n != main and d.optim_config(n) != d.optim_config(main): row[f"lr/{n}"] = lr
+    row.update(meter.means())
+    return row
+
+@patch
+def run_epoch(self: Trainer, epoch: int) -> dict | None:
+    "Train one epoch; return its history row (None when a callback raised StopTraining)."
+    cfg = self.cfg
+    self.epoch = epoch
+    self.sampler.set_epoch(epoch)
+    self.gen.manual_seed(cfg.seed * 1_000_003 + epoch)
+    meter, t0 = LossMeter(), time.time()
+    lrs = self.set_lrs(epoch)
+    per_step = self.step_scheduled()
+    bar = progress(self.loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", total=self.steps,
+                   disable=None if (cfg.progress and is_main_process()) else True)
+    for i, batch in enumerate(bar):
+        losses = self.train_batch(batch, epoch, i, meter, per_step)
+        try: self._call("on_step_end", losses)
+        except StopTraining: return None
+    return self.epoch_row(epoch, meter, lrs, t0)
+
+# %% ../nbs/06_train.ipynb #bcda3ea3
+@patch
+def _evaluate(self: Trainer) -> dict:
+    d = self.distiller
+    res = None
+    if is_main_process() and self.evaluate_fn is not None:
+        was = d.training
+        d.eval()
+        with torch.no_grad(): res = dict(self.evaluate_fn(d))
+        d.train(was)
+    return broadcast_object(res) or {}
+
+@patch
+def select_epoch(self: Trainer, epoch: int, metrics: Mapping) -> bool:
+    "Apply the selection rule to an epoch's metrics; True when it becomes the best epoch."
+    key = self.select.key(metrics)
+    if not self.select.better(key, self.best_key): return False
+    self.best, self.best_key, self.best_epoch = float(metrics[self.select.metric]), key, epoch
+    self.best_metrics = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
+    return True
+
+@patch
+def evaluate_and_select(self: Trainer, epoch: int, row: dict) -> bool:
+    "Evaluate when due (adding the metrics to `row`); True when this epoch is the new best."
+    cfg = self.cfg
+    if self.evaluate_fn is None or not ((epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs): return False
+    m = self._evaluate()
+    row.update(m)
+    return self.select_epoch(epoch, m) if self.select.metric is not None else False
+
+# %% ../nbs/06_train.ipynb #9b735d77
+@patch
+def save_checkpoint(self: Trainer, epoch: int, improved: bool, rng_all: list):
+    "Write last_state.pt, last.safetensors (and best / epoch_XXX) for a finished epoch (main process)."
+    d = self.distiller
+    sd = d.checkpoint_state_dict()
+    check_finite_state(sd, f"checkpoint of epoch {epoch}")
+    if not is_main_process() or self.run is None: return
+    meta = dict(epoch=epoch, global_step=self.global_step)
+    state = dict(epoch=epoch, global_step=self.global_step, best=self.best, best_epoch=self.best_epoch,
+                 best_key=None if self.best_key is None else list(self.best_key), best_metrics=self.best_metrics,
+                 optimizers={k: o.state_dict() for k, o in d.optimizers.items()},
+                 scheduler=dict(kind=self.cfg.schedule, t=float(epoch + 1)), sampler=self.sampler.state_dict(),
+                 streams={k: s.state_dict() for k, s in d.streams.items()}, rng=rng_all, world_size=get_world_size())
+    # state first, weights second: on resume both must agree on the epoch
+    save_state(self._ckpt("last_state.pt"), state)
+    save_tensors(self._ckpt("last.safetensors"), sd, meta)
+    if improved:
+        sel = {m: self.best_metrics[m] for m in self.select.metrics if m in (self.best_metrics or {})}
+        save_tensors(self._ckpt("best.safetensors"), sd, {**meta, **sel})
+    if self.cfg.keep_epochs: save_tensors(self._ckpt(f"epoch_{epoch:03d}.safetensors"), sd, meta)
+
+@patch
+def resume_from_checkpoint(self: Trainer) -> int:
+    "Load the last checkpoint if present; return the first epoch to run."
+    p, ps = self._ckpt("last.safetensors"), self._ckpt("last_state.pt")
+    found = broadcast_object(p is not None and p.is_file() and ps.is_file())
+    if not found: return 0
+    state = load_state(ps)
+    sd, meta = load_tensors(p)
+    if meta.get("epoch") != state["epoch"]:
+        raise CheckpointError(f"{p} (epoch {meta.get('epoch')}) and {ps} (epoch {state['epoch']}) disagree: the run "
+                              "was killed while writing; delete last.safetensors and last_state.pt to restart.")
+    d = self.distiller
+    d.load_checkpoint_state_dict(sd)
+    for k, o in d.optimizers.items(): o.load_state_dict(state["optimizers"][k])
+    missing = sorted(set(d.streams) - set(state.get("streams", {})))
+    if missing: raise CheckpointError(f"{ps} has no state for the auxiliary stream(s) {missing}: it was written by a "
+                                      "different distiller; start a new run folder.")
+    for k, s in d.streams.items(): s.load_state_dict(state["streams"][k])
+    self.global_step, self.best, self.best_epoch = state["global_step"], state["best"], state["best_epoch"]
+    bk = state.get("best_key")
+    if bk is None and self.best is not None and not self.select.tie_breakers:      # a checkpoint from before keys
+        bk = [self.best if self.select.mode == "max" else -self.best]
+    self.best_key = None if bk is None else tuple(bk)
+    self.best_metrics = state.get("best_metrics")
+    d.global_step = self.global_step                    # methods read it (e.g. seeded augmentation)
+    d.epoch_float = float(state["epoch"] + 1)
+    self.sampler.load_state_dict(state["sampler"])
+    rngs = state["rng"]
+    if state.get("world_size") != get_world_size():
+        print(f"resume: checkpoint from {state.get('world_size')} processes, now {get_world_size()}; "
+              "RNG streams are re-seeded, so the continuation is not bit-exact.")
+        seed_everything(self.cfg.seed + 7919 * (state["epoch"] + 1) + get_rank())
+    else: _set_rng_state(rngs[get_rank()])
+    if self.run is not None and is_main_process():
+        h = self.run.history()
+        if len(h):
+            h = h[h["epoch"] <= state["epoch"]]
+            from fairkd_nb.core import atomic_write_csv
+            atomic_write_csv(self.run.path / "history.csv", h)
+            isnan = lambda v: isinstance(v, float) and math.isnan(v)      # an empty cell: the key was absent that epoch
+            self.history = [{k: v for k, v in r.items() if not isnan(v)} for r in h.to_dict("records")]
+    self.history = broadcast_object(self.history)
+    return state["epoch"] + 1
+
+@patch
+def end_epoch(self: Trainer, epoch: int, row: dict, improved: bool) -> bool:
+    "Log the row, write the checkpoints, run on_epoch_end; True when a callback asked to stop."
+    self.history.append(row)
+    rng_all = all_gather_object(_rng_state())
+    if self.run is not None and is_main_process(): self.run.append_history(row)
+    self.save_checkpoint(epoch, improved, rng_all)
+    barrier()
+    try: self._call("on_epoch_end", row)
+    except StopTraining: return True
+    return False
+
+# %% ../nbs/06_train.ipynb #bbf1b042
+@patch
+def fit(self: Trainer, resume: bool = False) -> FitResult:
+    "Run the training (see `fit`)."
+    start = self.prepare(resume)
+    self.distiller.train()
+    self._call("on_fit_start")
+    try:
+        for epoch in range(start, self.cfg.epochs):
+            row = self.run_epoch(epoch)
+            if row is None: break
+            improved = self.evaluate_and_select(epoch, row)
+            if self.end_epoch(epoch, row, improved): break
+    finally:
+        self._call("on_fit_end")
+    return self.result()
+
+@patch
+def result(self: Trainer) -> FitResult:
+    "The FitResult of the epochs run so far."
+    final = dict(self.history[-1]) if self.history else {}
+    return FitResult(self.history, final, self.best, self.best_epoch, self.run, self.best_metrics)
 
 def fit(distiller: Distiller,  # the method (teachers + student + extras)
         train_data,  # map-style dataset of batch-dict samples
@@ -735,41 +1111,37 @@ def fit(distiller: Distiller,  # the method (teachers + student + extras)
         resume: bool = False,  # continue from run's last checkpoint when present
         callbacks: Sequence = (),  # objects with on_fit_start/on_step_end/on_epoch_end/on_fit_end
         collate_fn: Callable | None = None,  # DataLoader collate function
+        select: Selection | None = None,  # which epoch is `best` (default: from cfg.monitor/monitor_mode/tie_breakers)
        ) -> FitResult:
     "Train `distiller` on `train_data`: the one training loop of the kit (see the notebook for details)."
     cfg = cfg if isinstance(cfg, TrainConfig) else TrainConfig.from_dict(cfg or {})
     if resume and run is None: raise ValueError("resume=True needs run= (the folder holding the checkpoints)")
-    return Trainer(distiller, train_data, cfg, evaluate, run, callbacks, collate_fn).fit(resume=resume)
+    return Trainer(distiller, train_data, cfg, evaluate, run, callbacks, collate_fn, select).fit(resume=resume)
 
-# %% ../nbs/06_train.ipynb #0a142447
-class ToyData(torch.utils.data.Dataset):
-    "n random images (c×h×w) with a learnable label, a group and the sample index."
-    def __init__(self, n: int = 256, classes: int = 3, size: int = 8, seed: int = 0, channels: int = 3):
-        g = torch.Generator().manual_seed(seed)
-        self.x = torch.randn(n, channels, size, size, generator=g)
-        w = torch.randn(channels * size * size, classes, generator=g)
-        self.y = (self.x.flatten(1) @ w).argmax(1)
-        self.s = torch.randint(0, 2, (n,), generator=g)
-        self.n_classes, self.group_names = classes, ["g0", "g1"]
-    def __len__(self): return len(self.y)
-    def __getitem__(self, i): return {"x": self.x[i], "y": self.y[i], "s": self.s[i], "idx": torch.tensor(i)}
-
-def toy_model(classes: int = 3, channels: int = 3, width: int = 8) -> nn.Module:
-    "A tiny CNN classifier without BatchNorm."
-    return nn.Sequential(nn.Conv2d(channels, width, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(2), nn.Flatten(),
-                         nn.Linear(4 * width, classes))
-
-def accuracy_evaluator(data, batch_size: int = 256) -> Callable:
-    "An `evaluate` callback: {'val_acc', 'val_loss'} of the distiller's student on `data`."
-    def evaluate(model):
-        dev = next(model.parameters()).device
-        correct, loss, n = 0, 0.0, 0
-        for b in torch.utils.data.DataLoader(data, batch_size=batch_size):
-            out = model(b["x"].to(dev)).float(); y = b["y"].to(dev)
-            correct += int((out.argmax(1) == y).sum()); loss += float(F.cross_entropy(out, y, reduction="sum"))
-            n += len(y)
-        return {"val_acc": correct / n, "val_loss": loss / n}
-    return evaluate
+# %% ../nbs/06_train.ipynb #a8825148
+def evaluate_checkpoints(distiller: Distiller,  # a distiller of the same architecture as the run's
+                         run: RunDir | str | Path,  # the run folder (or RunDir)
+                         evaluate: Callable,  # evaluate(distiller) -> {metric: number}
+                         which: Sequence[str] = ("best", "last"),  # checkpoint names in run/checkpoints
+                        ) -> dict[str, dict]:
+    "{name: {**metrics, 'epoch': epoch}} for each checkpoint; the distiller's weights are restored afterwards."
+    folder = (run.checkpoints if isinstance(run, RunDir) else Path(run) / "checkpoints")
+    missing = [w for w in which if not (folder / f"{w}.safetensors").is_file()]
+    if missing:
+        hint = " (best.safetensors is written only when TrainConfig.monitor names a metric)" if "best" in missing else ""
+        raise CheckpointError(f"no {', '.join(m + '.safetensors' for m in missing)} in {folder}{hint}")
+    own = {k: v.detach().clone() for k, v in distiller.checkpoint_state_dict().items()}
+    was, out = distiller.training, {}
+    dev = next(distiller.parameters()).device
+    try:
+        for w in which:
+            sd, meta = load_tensors(folder / f"{w}.safetensors", device=dev)
+            distiller.load_checkpoint_state_dict(sd)
+            distiller.eval()
+            with torch.no_grad(): out[w] = {**dict(evaluate(distiller)), "epoch": meta.get("epoch")}
+    finally:
+        distiller.load_checkpoint_state_dict(own); distiller.train(was)
+    return out
 
 # %% ../nbs/06_train.ipynb #1d9d8dcf
 def demo(epochs: int = 3, batch_size: int = 32, lr: float = 0.05, out: str = "runs", run_id: str = "demo",

@@ -109,3 +109,35 @@ def test_nan_weights_never_saved(tmp_path):
             callbacks=[Poison()])
     sd, meta = load_tensors(tmp_path / "p/checkpoints/last.safetensors")
     assert meta["epoch"] == 0 and all(bool(torch.isfinite(v).all()) for v in sd.values())
+
+
+# --- exact resume with two optimisers, an auxiliary stream and varying loss keys ------------------------------------
+from test_train_ddp import AdvWithMeta, ADV_CFG
+
+
+def _run_adv(run, resume=False, callbacks=()):
+    seed_everything(0)
+    d = AdvWithMeta(_dropout_model())              # dropout: the RNG streams must be restored too
+    r = fit(d, ToyData(96), ADV_CFG, evaluate=accuracy_evaluator(ToyData(48, seed=1)), run=run, resume=resume,
+            callbacks=callbacks)
+    return d, r
+
+
+@pytest.mark.parametrize("kill_epoch", [1, 2])
+def test_resume_two_optimisers_stream_varying_keys_bit_identical(tmp_path, kill_epoch):
+    d_full, r_full = _run_adv(tmp_path / "full")
+    with pytest.raises(KeyboardInterrupt):
+        _run_adv(tmp_path / "cut", callbacks=[Crash(kill_epoch)])
+    d_res, r_res = _run_adv(tmp_path / "cut", resume=True)
+    for k, v in d_full.checkpoint_state_dict().items():
+        assert torch.equal(v, d_res.checkpoint_state_dict()[k]), k
+    for name in ("main", "adv"):
+        a, b = d_full.optimizers[name].state_dict(), d_res.optimizers[name].state_dict()
+        assert a["param_groups"] == b["param_groups"], name
+        for i in a["state"]:
+            for n, t in a["state"][i].items(): assert torch.equal(t, b["state"][i][n]), (name, i, n)
+    assert d_full.streams["meta"].state_dict() == d_res.streams["meta"].state_dict()
+    strip = lambda h: [{k: v for k, v in r.items() if k != "time_s"} for r in h]
+    assert strip(r_res.history) == strip(r_full.history)
+    assert (r_res.best, r_res.best_epoch) == (r_full.best, r_full.best_epoch)
+    assert "train/loss_meta" in r_full.history[2] and "train/loss_meta" not in r_full.history[0]
