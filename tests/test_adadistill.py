@@ -130,7 +130,9 @@ def test_real_dataset_by_parameters_alone(tmp_path):
     from fairkd_nb.methods.adadistill import identity_data, adadistill_config, run_seed
     write_recordio(tmp_path / "ms1m")
     write_bin(tmp_path / "ms1m" / "lfw.bin", n_pairs=20)
-    cfg = {**adadistill_config("smoke"), "batch_size": 2, "epochs": 1, "epochs_teacher": 1, "teacher_min_acc": 0.0}
+    # a 1-epoch teacher on 6 images cannot beat a random network: this test is about the data path, so the check is off
+    cfg = {**adadistill_config("smoke"), "batch_size": 2, "epochs": 1, "epochs_teacher": 1,
+           "teacher_check": dict(min_above_random=-1.0, max_below_student=1.0)}
     d = identity_data(cfg, "ms1mv2", str(tmp_path / "ms1m"))
     assert len(d["train"]) == 6 and d["train"].n_classes == 3 and len(d["val"].pairs) == 20
     assert tuple(d["train"][0]["x"].shape) == (3, 32, 32)

@@ -27,11 +27,11 @@ from ..metrics import embed_flip_sum, score_pairs, verification_report, pairs_10
 from ..data.synth import SynthFaces
 
 # %% auto #0
-__all__ = ['ALPHA_MODES', 'DUP_POLICIES', 'STUDENT_METHODS', 'ALL_METHODS', 'parse_alpha', 'occurrence_rank', 'centre_rates',
-           'update_centres', 'CentresDivergedError', 'AdaptiveCentreHead', 'random_hflip', 'MarginModel', 'KDStudent',
-           'ArcDistill', 'AdaDistill', 'save_teacher', 'load_teacher', 'TeacherTooWeakError', 'check_teacher',
-           'CentreStats', 'adadistill_config', 'train_config', 'identity_data', 'embed', 'verification_metrics',
-           'val_evaluator', 'parse_methods', 'run_seed']
+__all__ = ['ALPHA_MODES', 'DUP_POLICIES', 'GROUPINGS', 'STUDENT_METHODS', 'ALL_METHODS', 'parse_alpha', 'occurrence_rank',
+           'centre_rates', 'update_centres', 'CentresDivergedError', 'AdaptiveCentreHead', 'random_hflip',
+           'MarginModel', 'KDStudent', 'ArcDistill', 'AdaDistill', 'save_teacher', 'load_teacher',
+           'TeacherTooWeakError', 'check_teacher', 'CentreStats', 'adadistill_config', 'train_config', 'identity_data',
+           'embed', 'pair_metrics', 'verification_metrics', 'val_evaluator', 'parse_methods', 'run_seed']
 
 # %% ../../nbs/adadistill.ipynb #53fd896a
 ALPHA_MODES = ("adaptive", "plain")
@@ -333,13 +333,28 @@ def load_teacher(path: str | Path,  # teacher checkpoint (.safetensors) written 
 class TeacherTooWeakError(RuntimeError):
     "The teacher fails the sanity check before distillation."
 
-def check_teacher(metrics: Mapping[str, float], key: str, threshold: float):
-    "Raise `TeacherTooWeakError` if metrics[key] < threshold (run before step 1 of any distillation)."
-    v = float(metrics[key])
-    if not v >= threshold:
-        raise TeacherTooWeakError(f"Teacher check failed: {key} = {v:.4f} < {threshold}. A teacher this weak (or a random "
-                                  "one) would distil noise; train it longer or pass the right teacher_ckpt.")
+def check_teacher(teacher_acc: float,  # the teacher's validation accuracy (before any distillation step)
+                  *, student_acc: float | None = None,  # val accuracy of the standalone student trained here (if any)
+                  random_acc: float | None = None,  # val accuracy of the teacher's architecture with random weights
+                  min_acc: float | None = None,  # optional absolute floor (paper preset: LFW >= 0.99)
+                  max_below_student: float = 0.01,  # the teacher may trail the standalone student by at most this
+                  min_above_random: float = 0.05,  # ... and must beat a random network by at least this
+                  name: str = "val_acc",
+                 ) -> float:
+    "Raise `TeacherTooWeakError` unless the teacher clearly beats a random network and is not weaker than the student."
+    v = float(teacher_acc)
+    problems = []
+    if random_acc is not None and not v >= random_acc + min_above_random:
+        problems.append(f"it does not beat a random network of its architecture ({random_acc:.4f}) by {min_above_random}")
+    if student_acc is not None and not v >= student_acc - max_below_student:
+        problems.append(f"it is weaker than the standalone student trained on the same data ({student_acc:.4f}, "
+                        f"tolerance {max_below_student})")
+    if min_acc is not None and not v >= min_acc: problems.append(f"it is below the preset's floor {min_acc}")
+    if problems:
+        raise TeacherTooWeakError(f"Teacher check failed: {name} = {v:.4f}, but " + "; ".join(problems) + ". A teacher "
+                                  "this weak (or a random one) would distil noise; train it longer or pass the right teacher_ckpt.")
     return v
+
 
 # %% ../../nbs/adadistill.ipynb #d0ccf62f
 class CentreStats:
@@ -380,23 +395,26 @@ def adadistill_config(preset: str = "auto", dataset: str = "synth") -> dict:
         smoke=dict(size=32, n_ids=(48, 32, 32), imgs_per_id=(8, 3, 3), n_folds=2,
                    teacher=dict(name="iresnet18", width=0.125, emb=64, in_size=32),
                    student=dict(name="mobilefacenet", width=0.25, emb=64, in_size=32),
-                   epochs_teacher=2, epochs=2, batch_size=64, lr=0.1, milestones=(), teacher_min_acc=0.55,
-                   fars=(1e-1, 1e-2), stats_every=2),
-        course=dict(size=32, n_ids=(320, 80, 160), imgs_per_id=(16, 6, 6), n_folds=5,
+                   epochs_teacher=8, epochs=2, batch_size=64, lr=0.1, milestones=(), milestones_teacher=(),
+                   teacher_check=dict(max_below_student=0.10, min_above_random=0.0), fars=(1e-1, 1e-2), stats_every=2),
+        course=dict(size=32, n_ids=(320, 160, 480), imgs_per_id=(16, 6, 6), n_folds=5,
                     teacher=dict(name="iresnet18", width=0.5, emb=128, in_size=32),
                     student=dict(name="mobilefacenet", width=0.5, emb=128, in_size=32),
-                    epochs_teacher=10, epochs=10, batch_size=128, lr=0.1, milestones=(5, 8), teacher_min_acc=0.75,
-                    fars=(1e-1, 1e-2, 1e-3), stats_every=10),
+                    epochs_teacher=16, milestones_teacher=(10, 14), epochs=10, milestones=(5, 8), batch_size=128, lr=0.1,
+                    teacher_check=dict(max_below_student=0.01, min_above_random=0.05), fars=(1e-1, 1e-2, 1e-3), stats_every=10),
         paper=dict(size=112, teacher=dict(name="iresnet50", emb=512, in_size=112),
                    student=dict(name="mobilefacenet", emb=512, in_size=112),
                    epochs_teacher=26, epochs=26, batch_size=512, lr=0.1, milestones=(7, 13, 19, 24),
-                   teacher_min_acc=0.99, fars=(1e-4, 1e-3, 1e-2, 1e-1), stats_every=50))
+                   milestones_teacher=(7, 13, 19, 24), teacher_check=dict(min_acc=0.99), fars=(1e-4, 1e-3, 1e-2, 1e-1), stats_every=50))
 
-def train_config(cfg: Mapping, epochs: int, seed: int, device: str = "auto") -> TrainConfig:
+def train_config(cfg: Mapping, epochs: int, seed: int, device: str = "auto",
+                 milestones: Sequence[int] | None = None,  # LR drops (default: the preset's student milestones)
+                ) -> TrainConfig:
     "The optimisation settings of §7 for `epochs` epochs."
+    ms = tuple(cfg["milestones"] if milestones is None else milestones)
     return TrainConfig(epochs=epochs, batch_size=cfg["batch_size"], optimizer="sgd", lr=cfg["lr"], momentum=0.9,
-                       weight_decay=5e-4, schedule="multistep" if cfg["milestones"] else "constant",
-                       milestones=tuple(cfg["milestones"]), gamma=0.1, grad_clip=5.0, seed=seed, device=device,
+                       weight_decay=5e-4, schedule="multistep" if ms else "constant",
+                       milestones=ms, gamma=0.1, grad_clip=5.0, seed=seed, device=device,
                        monitor="val_acc", monitor_mode="max")
 
 # %% ../../nbs/adadistill.ipynb #64d5e7b4
@@ -409,10 +427,12 @@ def identity_data(cfg: Mapping, dataset: str = "synth", data_root: str = "", see
         va = SynthFaces(split="val", n_ids=cfg["n_ids"][1], imgs_per_id=cfg["imgs_per_id"][1], **kw)
         te = SynthFaces(split="test", n_ids=cfg["n_ids"][2], imgs_per_id=cfg["imgs_per_id"][2], **kw)
         return dict(train=tr, val=va, test=te, grouping="e")
-    from fairkd_nb.data.real import load_dataset
+    from fairkd_nb.data.real import load_dataset, face_transform
     if not data_root: raise ValueError(f"dataset={dataset!r} needs data_root=<folder> (see data/README.md).")
     root = Path(data_root)
-    tr = load_dataset(dataset, root, split="train", size=cfg["size"])
+    # no random flip in the dataset: the Distillers flip reproducibly themselves (random_hflip), and the teacher cache
+    # needs deterministic images (it stores the teacher's outputs for each image and its mirror)
+    tr = load_dataset(dataset, root, split="train", size=cfg["size"], transform=face_transform(cfg["size"], flip=False))
     va = load_dataset("lfw", root / "lfw.bin", size=cfg["size"])
     te = load_dataset("rfw", root / "rfw", size=cfg["size"]) if (root / "rfw").exists() else va
     return dict(train=tr, val=va, test=te, grouping="grp")
@@ -425,27 +445,50 @@ def embed(model: nn.Module, ds, batch_size: int = 256) -> np.ndarray:
     dl = torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=False)
     return np.concatenate([embed_flip_sum(model, b["x"], batch_size, dev) for b in dl])
 
-def verification_metrics(model: nn.Module, ds, grouping: str = "e", fars=(1e-1, 1e-2)) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
-    "(flat metrics, per-group table, scored pairs) of `model` on the pairs of `ds`."
+GROUPINGS = {"grp": "subgroup", "e": "group", "g": "gender"}   # column stem -> what it groups by
+
+def pair_metrics(pairs: pd.DataFrame,  # scored pair table (`score`, `label`, group columns, `fold`)
+                 grouping: str = "e",  # the grouping of the headline group_* numbers
+                 fars: Sequence[float] = (1e-1, 1e-2),  # operating points
+                 groupings: Sequence[str] | None = None,  # groupings to report (default: every one the table has)
+                ) -> tuple[dict, dict[str, pd.DataFrame]]:
+    "(flat metrics, {grouping: per-group table}): k-fold accuracy ± its fold SE, then `verification_report` per grouping."
     import warnings
+    groupings = [g for g in dict.fromkeys([grouping, *(groupings or GROUPINGS)]) if f"{g}1" in pairs.columns]
+    kf = pairs_10fold_accuracy(pairs)
+    fa = np.asarray(kf["fold_acc"], float)
+    m = {"acc": kf["acc"], "acc_se": float(fa.std(ddof=1) / np.sqrt(len(fa))) if len(fa) > 1 else float("nan"),
+         "n_pairs": int(len(pairs))}
+    per_all, flat_all = {}, {}
+    for g in groupings:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")                    # small pair sets: low-k TAR warnings are in the table
+            per, flat = verification_report(pairs, grouping=g, fars=fars)
+        per_all[g] = per
+        flat_all.update({k: (float(v) if isinstance(v, (bool, np.bool_)) else v) for k, v in flat.items()})
+    proto = next(k for k in flat_all if k.startswith(f"{grouping}/") and k.endswith("/avg")).split("/")[1]
+    m.update(group_avg=flat_all[f"{grouping}/{proto}/avg"], group_std=flat_all[f"{grouping}/{proto}/std"],
+             group_ser=flat_all[f"{grouping}/{proto}/ser"], group_min=flat_all[f"{grouping}/{proto}/min"],
+             eer=flat_all["pooled/eer"])
+    for f in fars: m[f"tar@{f:.0e}"] = flat_all[f"pooled/tar@{f:.0e}"]
+    m.update({f"acc/{g}": float(a) for g, a in per_all[grouping]["acc"].items()})
+    m.update(flat_all)                                         # every number named with its grouping and protocol
+    return m, per_all
+
+def verification_metrics(model: nn.Module, ds, grouping: str = "e", fars=(1e-1, 1e-2),
+                         groupings: Sequence[str] | None = None) -> tuple[dict, dict[str, pd.DataFrame], pd.DataFrame]:
+    "(flat metrics, {grouping: per-group table}, scored pairs) of `model` on the pairs of `ds` (see `pair_metrics`)."
     pairs = score_pairs(embed(model, ds), ds.pairs)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")                        # small pair sets: low-k TAR warnings are in the table
-        per, flat = verification_report(pairs, grouping=grouping, fars=fars)
-    proto = [k for k in flat if k.endswith("/avg")][0].split("/")[1]
-    m = {"acc": pairs_10fold_accuracy(pairs)["acc"], "group_avg": flat[f"{grouping}/{proto}/avg"],
-         "group_std": flat[f"{grouping}/{proto}/std"], "group_ser": flat[f"{grouping}/{proto}/ser"],
-         "group_min": flat[f"{grouping}/{proto}/min"], "eer": flat["pooled/eer"]}
-    for f in fars: m[f"tar@{f:.0e}"] = flat[f"pooled/tar@{f:.0e}"]
-    m.update({f"acc/{g}": float(a) for g, a in per["acc"].items()})
+    m, per = pair_metrics(pairs, grouping, fars, groupings)
     return m, per, pairs
 
 def val_evaluator(ds, grouping: str = "e"):
     "evaluate(distiller) for `fit`: validation verification accuracy of the student (model selection / monitoring)."
     def evaluate(d):
-        m, _, _ = verification_metrics(d.student, ds, grouping, fars=(1e-1,))
+        m, _, _ = verification_metrics(d.student, ds, grouping, fars=(1e-1,), groupings=(grouping,))
         return {"val_acc": m["acc"], "val_group_std": m["group_std"]}
     return evaluate
+
 
 # %% ../../nbs/adadistill.ipynb #5ad44883
 STUDENT_METHODS = ("standalone", "kd", "arcdistill", "adadistill_plain", "adadistill")
@@ -475,6 +518,13 @@ def _fit_or_resume(d: Distiller, data, tcfg, evaluate, run: RunDir, callbacks=()
     atomic_write_json(done, out)
     return out
 
+def _write_scores(run: RunDir, pairs: pd.DataFrame, per: Mapping[str, pd.DataFrame]):
+    "Save a model's scored test pairs (`pairs.csv`, read by `viz.verification_explorer`) and its per-group tables."
+    from fairkd_nb.train import is_main_process
+    if not is_main_process(): return
+    atomic_write_csv(run.path / "pairs.csv", pairs)
+    for g, t in per.items(): atomic_write_csv(run.path / f"per_group_{GROUPINGS.get(g, g)}.csv", t, index=True)
+
 def run_seed(seed: int,  # random seed of data order, initialisation and augmentation
              data: Mapping,  # from `identity_data`
              cfg: Mapping,  # from `adadistill_config`
@@ -488,45 +538,44 @@ def run_seed(seed: int,  # random seed of data order, initialisation and augment
     n_cls, fars = tr.n_classes, cfg["fars"]
     evaluate = val_evaluator(va, grouping)
     sub = lambda name: RunDir(run_root.parent.name, f"{run_root.name}/{name}-s{seed}", root=run_root.parent.parent)
-    out = {"metrics": {}, "per_group": {}, "pairs": {}, "stats": {}, "history": {}}
+    out = {"metrics": {}, "per_group": {}, "pairs": {}, "stats": {}, "history": {}, "val_acc": {}}
     dev = get_device(device)
+    val_acc = lambda model: verification_metrics(model.to(dev).eval(), va, grouping, fars=(1e-1,), groupings=(grouping,))[0]["acc"]
 
     def record(name, model):
         model.to(dev).eval()
         mt, per, pairs = verification_metrics(model, data["test"], grouping, fars)
         out["metrics"][name], out["per_group"][name], out["pairs"][name] = mt, per, pairs
+        _write_scores(sub(name), pairs, per)
 
-    # --- teacher: train it here, or load it strictly from teacher_ckpt ---
+    # --- teacher: train it here (its own schedule), or load it strictly from teacher_ckpt ---
     t_arch = dict(cfg["teacher"])
     if "teacher" in methods and not teacher_ckpt:
         seed_everything(seed)
         backbone, head = build_model(**t_arch), _head(margin, t_arch["emb"], n_cls, s, m)
         run = sub("teacher")
-        r = _fit_or_resume(MarginModel(backbone, head, flip_seed=seed), tr,
-                           train_config(cfg, cfg["epochs_teacher"], seed, device), evaluate, run)
+        _fit_or_resume(MarginModel(backbone, head, flip_seed=seed), tr,
+                       train_config(cfg, cfg["epochs_teacher"], seed, device, cfg.get("milestones_teacher")), evaluate, run)
         out["history"]["teacher"] = run.history()
         teacher_ckpt = str(save_teacher(run.checkpoints / "teacher.safetensors", backbone, head, t_arch))
-    if not teacher_ckpt:
-        if any(x in methods for x in ("kd", "arcdistill", "adadistill", "adadistill_plain")):
-            raise CheckpointError("The distillation methods need a teacher: add 'teacher' to methods, or pass "
-                                  "teacher_ckpt=<path to a teacher .safetensors>.")
-        teacher = teacher_head = None
-    else:
+    distil = [x for x in methods if x in ("kd", "arcdistill", "adadistill", "adadistill_plain")]
+    if not teacher_ckpt and distil:
+        raise CheckpointError("The distillation methods need a teacher: add 'teacher' to methods, or pass "
+                              "teacher_ckpt=<path to a teacher .safetensors>.")
+    teacher = teacher_head = None
+    if teacher_ckpt:                                           # load strictly: a file that does not fit stops here
         teacher, teacher_head, _ = load_teacher(teacher_ckpt, n_classes=n_cls)
         teacher.to(dev)
-        val_acc = verification_metrics(teacher, va, grouping, fars=(1e-1,))[0]["acc"]
-        check_teacher({"val_acc": val_acc}, "val_acc", cfg["teacher_min_acc"])   # before step 1 of any distillation
-        out["teacher_val_acc"] = val_acc
-        if "teacher" in methods: record("teacher", teacher)
 
-    cache = None
-    if use_cache and teacher is not None and any(x in methods for x in ("kd", "adadistill", "adadistill_plain")):
-        cache = TeacherCache.build(teacher, tr, root=run_root.parent.parent / "_cache", keys=("out",), flip=True,
-                                   data_id=hash_params(getattr(tr, "params", repr(tr))), device=dev, progress=False)
-
-    # --- students ---
+    # --- students: the standalone one first, so that the teacher check can compare with it ---
     s_arch = dict(cfg["student"])
-    for name in [x for x in methods if x != "teacher"]:
+    order = [x for x in methods if x == "standalone"] + [x for x in methods if x not in ("teacher", "standalone")]
+    for name in order:
+        if name in distil and "teacher_val_acc" not in out:    # the teacher check, before step 1 of any distillation
+            seed_everything(seed)
+            out["random_val_acc"] = val_acc(build_model(**t_arch))
+            out["teacher_val_acc"] = check_teacher(val_acc(teacher), student_acc=out["val_acc"].get("standalone"),
+                                                   random_acc=out["random_val_acc"], **cfg.get("teacher_check", {}))
         seed_everything(seed)
         backbone = build_model(**s_arch)
         cbs = ()
@@ -541,10 +590,20 @@ def run_seed(seed: int,  # random seed of data order, initialisation and augment
             head = AdaptiveCentreHead(n_cls, s_arch["emb"], alpha=a, margin=margin, s=s, m=m, dup_policy=dup_policy, seed=seed)
             d = AdaDistill(teacher, backbone, head, flip_seed=seed)
             cbs = (CentreStats(cfg["stats_every"]),)
-        if cache is not None and d.teachers: d.use_cache(cache)
+        if d.teachers and use_cache and name in ("kd", "adadistill", "adadistill_plain"):
+            if "cache" not in out:                             # teacher embeddings of the train images + flips, once
+                out["cache"] = TeacherCache.build(teacher, tr, root=run_root.parent.parent / "_cache", keys=("out",), flip=True,
+                                                  data_id=hash_params(getattr(tr, "params", repr(tr))), device=dev, progress=False)
+            d.use_cache(out["cache"])
         run = sub(name)
         _fit_or_resume(d, tr, train_config(cfg, cfg["epochs"], seed, device), evaluate, run, cbs)
         out["history"][name] = run.history()
         if cbs and (run.path / "centre_stats.csv").exists(): out["stats"][name] = pd.read_csv(run.path / "centre_stats.csv")
+        out["val_acc"][name] = val_acc(backbone)
         record(name, backbone)
+    if teacher is not None:
+        out["val_acc"]["teacher"] = out.get("teacher_val_acc", val_acc(teacher))
+        if "teacher" in methods: record("teacher", teacher)
+    out.pop("cache", None)
     return out
+
