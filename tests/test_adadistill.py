@@ -111,6 +111,19 @@ def test_papermill_rerun_exactly_as_documented(tmp_path):
     for fig in ("alpha_curves", "group_accuracy", "violins_teacher", "violins_adadistill"):
         assert (run / "figures" / f"{fig}.png").stat().st_size > 1000
     assert (run / "adadistill-s0" / "checkpoints" / "last.safetensors").exists()
+    # one seed: no spread was measured, so sd is null (not 0); every number is named with its grouping and protocol
+    assert m["adadistill/acc/sd"] is None and m["adadistill/acc/n"] == 1
+    for g in ("grp", "e", "g"): assert f"adadistill/{g}/bfw_global/std/mean" in m and f"adadistill/{g}/fdr@1e-01/mean" in m
+    # every model leaves its scored pairs and per-group tables, so the explorer works on the finished run
+    import pandas as pd
+    from fairkd_nb.viz import verification_explorer
+    for meth in ("teacher", "standalone", "adadistill"):
+        pairs = pd.read_csv(run / f"{meth}-s0" / "pairs.csv")
+        assert {"score", "label", "grp1", "e1", "g1", "fold"} <= set(pairs.columns) and pairs.score.between(-1, 1).all()
+        per = pd.read_csv(run / f"{meth}-s0" / "per_group_subgroup.csv")
+        assert len(per) == 8 and "far_global@1e-01" in per.columns
+    panel = verification_explorer(run)
+    assert panel is not None
 
 
 def test_papermill_refuses_bad_parameters_and_missing_teacher(tmp_path):
