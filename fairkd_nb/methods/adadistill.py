@@ -399,7 +399,7 @@ def adadistill_config(preset: str = "auto", dataset: str = "synth") -> dict:
                    teacher_check=dict(max_below_student=0.10, min_above_random=0.0), fars=(1e-1, 1e-2), stats_every=2),
         course=dict(size=32, n_ids=(320, 160, 480), imgs_per_id=(12, 6, 6), n_folds=5,
                     teacher=dict(name="iresnet18", width=0.25, emb=128, in_size=32),
-                    student=dict(name="mobilefacenet", width=0.5, emb=128, in_size=32),
+                    student=dict(name="mobilefacenet", width=0.25, emb=128, in_size=32),
                     epochs_teacher=16, milestones_teacher=(10, 14), epochs=10, milestones=(5, 8), batch_size=128, lr=0.1,
                     teacher_check=dict(max_below_student=0.01, min_above_random=0.05), fars=(1e-1, 1e-2, 1e-3), stats_every=10),
         paper=dict(size=112, teacher=dict(name="iresnet50", emb=512, in_size=112),
