@@ -26,14 +26,14 @@ def run(seeds, out, parts):
     from fairkd_nb.core import atomic_write_json
     atomic_write_json(out, res)
 
-def merge(files, out):
+def merge(files, out, commit=None):
     from fairkd_nb.core import atomic_write_json
     from fairkd_nb.data import synth as S
     res = {"ident": {}, "attr": {}, "other": {}, "seconds": {}}
     for f in files:
         r = json.loads(Path(f).read_text())
         for k in res: res[k].update(r.get(k, {}))
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    commit = commit or subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     res["meta"] = dict(commit=commit, date=time.strftime("%Y-%m-%d"), machine=platform.processor() or platform.machine(),
                        calibration=S.CALIBRATION, config=S.SynthConfig().to_dict())
     atomic_write_json(out, res)
@@ -41,11 +41,9 @@ def merge(files, out):
 
 def load_properties(path):
     "The properties table of a merged calibration file."
-    from fairkd_nb.data.synth import calibration_properties
-    r = json.loads(Path(path).read_text())
-    ident = {int(s): v for s, v in r["ident"].items()}
-    attr = {(int(k.split(",")[0]), float(k.split(",")[1])): v for k, v in r["attr"].items()}
-    return calibration_properties(ident, attr, r.get("other"))
+    from fairkd_nb.data.synth import calibration_properties, read_calibration
+    ident, attr, other, _ = read_calibration(path)
+    return calibration_properties(ident, attr, other)
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -53,6 +51,7 @@ if __name__ == "__main__":
     a = sub.add_parser("run"); a.add_argument("--seeds", default="0"); a.add_argument("--out", required=True)
     a.add_argument("--parts", default="identity,attribute,other")
     b = sub.add_parser("merge"); b.add_argument("files", nargs="+"); b.add_argument("--out", required=True)
+    b.add_argument("--commit", default=None, help="commit the runs were made with (default: HEAD)")
     args = ap.parse_args()
     if args.cmd == "run": run([int(s) for s in args.seeds.split(",")], args.out, args.parts.split(","))
-    else: merge(args.files, args.out)
+    else: merge(args.files, args.out, args.commit)

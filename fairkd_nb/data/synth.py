@@ -24,7 +24,7 @@ __all__ = ['CUE_BLOCKS', 'SHAPE_FACTORS', 'N_ID_LATENT', 'N_IMG_LATENT', 'GENDER
            'BINARY_ATTRS', 'LABEL_KEYS', 'CALIBRATION', 'IDENTITY_SETUPS', 'SynthConfig', 'cue_std_matrix',
            'face_factors', 'render_faces', 'keyed_uniform', 'keyed_normal', 'split_counts', 'SynthFaces', 'rfw_subsets',
            'row_names', 'show_grid', 'calibration_identity', 'calibration_attribute', 'calibration_task',
-           'calibration_properties']
+           'calibration_properties', 'calibration_table', 'read_calibration']
 
 # %% ../../nbs/01_synth.ipynb #92fdf7f3
 CUE_BLOCKS: dict[str, list[str]] = {
@@ -846,4 +846,24 @@ def calibration_properties(ident: Mapping,  # {seed: calibration_identity(seed)}
                      f"{max(r['acc'] for r in attr.values()):.3f}" + "".join(f"; {k} {a:.3f}" for k, a in (other or {}).items()),
                      criterion="every accuracy < 1", holds=bool(max(accs) < 1)))
     return pd.DataFrame(rows)
+
+def calibration_table(ident: Mapping) -> pd.DataFrame:
+    "Per-group verification accuracy (and STD, SER) of every identity setup: 'mean ± sd' over the seeds, in %."
+    seeds = sorted(ident)
+    fmt = lambda a, k=100: (f"{k * np.mean(a):.1f} ± {k * np.std(a, ddof=1):.1f}" if len(a) > 1 else f"{k * a[0]:.1f} (n=1)")
+    rows = {}
+    for name in ident[seeds[0]]:
+        r = {g: fmt([ident[s][name]["acc"][g] for s in seeds]) for g in ident[seeds[0]][name]["acc"]}
+        r["STD"] = fmt([ident[s][name]["std"] for s in seeds])
+        r["SER"] = fmt([ident[s][name]["ser"] for s in seeds], 1)
+        rows[name] = r
+    return pd.DataFrame(rows).T
+
+def read_calibration(path: str | Path) -> tuple[dict, dict, dict, dict]:
+    "A file written by `tools/synth_calibration.py merge` → (ident, attr, other, meta) for `calibration_properties`."
+    import json
+    r = json.loads(Path(path).read_text())
+    ident = {int(s): v for s, v in r["ident"].items()}
+    attr = {(int(k.split(",")[0]), float(k.split(",")[1])): v for k, v in r["attr"].items()}
+    return ident, attr, r.get("other", {}), r.get("meta", {})
 
