@@ -397,7 +397,7 @@ def adadistill_config(preset: str = "auto", dataset: str = "synth") -> dict:
                    student=dict(name="mobilefacenet", width=0.25, emb=64, in_size=32),
                    epochs_teacher=8, epochs=2, batch_size=64, lr=0.1, milestones=(), milestones_teacher=(),
                    teacher_check=dict(max_below_student=0.10, min_above_random=0.0), fars=(1e-1, 1e-2), stats_every=2),
-        course=dict(size=32, n_ids=(320, 160, 480), imgs_per_id=(12, 6, 6), n_folds=5, n_folds_val=2,
+        course=dict(size=32, n_ids=(320, 160, 960), imgs_per_id=(12, 6, 6), n_folds=5, n_folds_val=2,
                     teacher=dict(name="iresnet18", width=0.25, emb=128, in_size=32),
                     student=dict(name="mobilefacenet", width=0.25, emb=128, in_size=32),
                     epochs_teacher=16, milestones_teacher=(10, 14), epochs=10, milestones=(5, 8), batch_size=128, lr=0.1,
@@ -460,7 +460,7 @@ def pair_metrics(pairs: pd.DataFrame,  # scored pair table (`score`, `label`, gr
     kf = pairs_10fold_accuracy(pairs)
     fa = np.asarray(kf["fold_acc"], float)
     m = {"acc": kf["acc"], "acc_se": float(fa.std(ddof=1) / np.sqrt(len(fa))) if len(fa) > 1 else float("nan"),
-         "n_pairs": int(len(pairs))}
+         "acc_se_binomial": float(np.sqrt(kf["acc"] * (1 - kf["acc"]) / len(pairs))), "n_pairs": int(len(pairs))}
     per_all, flat_all = {}, {}
     for g in groupings:
         with warnings.catch_warnings():
