@@ -8,7 +8,7 @@ Docs: https://fairkd-nb.github.io/fairkd_nb/distillers.html.md"""
 # %% ../nbs/11_distillers.ipynb #15636ee4
 from __future__ import annotations
 import difflib, functools
-from typing import Any, Callable, Mapping, Sequence
+from typing import Callable, Mapping
 
 import torch
 import torch.nn as nn
@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from .losses import (FITNET_PROTOCOLS, kd_loss, FitNetHint, at_loss, rkd_loss, CTKDTemperature, NDLoss,
                               teacher_class_means, kdpp_kd_weight, check_dkd_classes, dkd_loss, dkd_warmup, mfd_loss,
                               mfd_lambda_h)
-from .train import Distiller, KDDistiller, OptimGroup, TrainConfig
+from .train import Distiller, KDDistiller, OptimGroup
 
 # %% auto #0
 __all__ = ['DISTILLERS', 'register_distiller', 'build_distiller', 'ZooDistiller', 'probe_features', 'stage_module',
@@ -34,11 +34,17 @@ def register_distiller(name: str,  # registry key (lower case; '-' and '_' are t
                       ):
     "Register `factory` under `name` (returns it, so it also works as a class decorator)."
     def add(f):
-        k = _key(name)
-        if k in DISTILLERS: raise ValueError(f"a distiller named {k!r} is already registered ({DISTILLERS[k]})")
-        DISTILLERS[k] = functools.partial(f, **defaults) if defaults else f
+        k, new = _key(name), functools.partial(f, **defaults) if defaults else f
+        if k in DISTILLERS and _identity(DISTILLERS[k]) != _identity(new):       # re-running a notebook cell is fine
+            raise ValueError(f"a distiller named {k!r} is already registered ({DISTILLERS[k]}); pick another name")
+        DISTILLERS[k] = new
         return f
     return add(factory) if factory is not None else add
+
+def _identity(f) -> tuple:
+    g = f.func if isinstance(f, functools.partial) else f
+    kw = tuple(sorted(f.keywords.items())) if isinstance(f, functools.partial) else ()
+    return getattr(g, "__module__", None), getattr(g, "__qualname__", None), kw
 
 def build_distiller(name: str,  # a key of DISTILLERS
                     teacher: nn.Module | None,  # the frozen teacher

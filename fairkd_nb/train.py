@@ -29,8 +29,8 @@ __all__ = ['is_dist', 'get_rank', 'get_world_size', 'is_main_process', 'barrier'
            'AuxStream', 'stream_seed', 'TrainConfig', 'lr_factor', 'param_groups', 'override_config', 'build_optimizer',
            'OptimGroup', 'check_optimizer_ownership', 'NonFiniteError', 'check_finite_losses', 'check_finite_state',
            'ToyData', 'toy_model', 'accuracy_evaluator', 'teacher_precision', 'Distiller', 'sync_gradients',
-           'hinton_kd', 'Supervised', 'KDDistiller', 'StopTraining', 'FitResult', 'to_device', 'LossMeter', 'Selection',
-           'Trainer', 'fit', 'evaluate_checkpoints', 'demo', 'main']
+           'Supervised', 'KDDistiller', 'StopTraining', 'FitResult', 'to_device', 'LossMeter', 'Selection', 'Trainer',
+           'fit', 'evaluate_checkpoints', 'demo', 'main']
 
 # %% ../nbs/06_train.ipynb #406b4e98
 def is_dist() -> bool:
@@ -694,16 +694,7 @@ def sync_gradients(params: Iterable[torch.Tensor]):
         for p, g, has in zip(ps, grads, present): p.grad = g.view_as(p) if has else None
 
 # %% ../nbs/06_train.ipynb #2742369b
-def hinton_kd(student_logits: torch.Tensor, teacher_logits: torch.Tensor, T: float = 4.0) -> torch.Tensor:
-    "T² · KL(softmax(l_T/T) ‖ softmax(l_S/T)), summed over classes and averaged over the batch (fp32)."
-    ls, lt = student_logits.float() / T, teacher_logits.float() / T
-    return F.kl_div(F.log_softmax(ls, -1), F.log_softmax(lt, -1), reduction="batchmean", log_target=True) * T * T
-
-def _kd_fn():
-    try:
-        from fairkd_nb.losses import kd_loss  # the loss zoo's version, when present
-        return kd_loss
-    except ImportError: return hinton_kd
+from .losses import kd_loss   # the one Hinton KD term of the kit
 
 class Supervised(Distiller):
     "No teacher: `loss(outputs, batch)` (default cross-entropy on batch['y'])."
@@ -722,11 +713,11 @@ class KDDistiller(Distiller):
                  T: float = 4.0, w_ce: float = 0.1, w_kd: float = 0.9):
         ts = list(teacher) if isinstance(teacher, (list, tuple, nn.ModuleList)) else [teacher]
         super().__init__(student, teachers=ts)
-        self.T, self.w_ce, self.w_kd, self._kd = T, w_ce, w_kd, _kd_fn()
+        self.T, self.w_ce, self.w_kd = T, w_ce, w_kd
     def forward_train(self, batch, epoch):
         out = self.student(batch["x"])
         touts = self.teacher_outputs(batch)
-        kd = sum(self._kd(out, t["out"], T=self.T) for t in touts) / len(touts)
+        kd = sum(kd_loss(out, t["out"], T=self.T) for t in touts) / len(touts)
         return out, {"loss_ce": self.w_ce * F.cross_entropy(out.float(), batch["y"]), "loss_kd": self.w_kd * kd}
 
 # %% ../nbs/06_train.ipynb #945d7e6a
