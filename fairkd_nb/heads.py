@@ -207,8 +207,20 @@ class ElasticArcFace(MarginHead):
         self.generator = torch.Generator().manual_seed(seed)
         self.last_margins: torch.Tensor | None = None
 
-    def rng_state(self) -> torch.Tensor: return self.generator.get_state()
-    def set_rng_state(self, state: torch.Tensor): self.generator.set_state(state)
+    def rng_state(self) -> torch.Tensor:
+        "The margin generator's state (uint8 tensor)."
+        return self.generator.get_state()
+    def set_rng_state(self, state: torch.Tensor):
+        "Restore the margin generator (from `rng_state()` or a checkpoint, on any device)."
+        self.generator.set_state(state.detach().to("cpu", torch.uint8))
+
+    # the generator travels in the state dict (`<prefix>_extra_state`): checkpoints resume the draws exactly
+    def get_extra_state(self) -> torch.Tensor: return self.rng_state()
+    def set_extra_state(self, state: torch.Tensor): self.set_rng_state(state)
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs):
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs)
+        key = prefix + "_extra_state"       # an original checkpoint (kernel only): keep the seeded generator
+        if key not in state_dict and key in missing_keys: missing_keys.remove(key)
 
     def forward(self, emb, labels=None, centres=None):
         "fp32 logits with freshly drawn per-sample margins (plain s·cos when `labels` is None)."

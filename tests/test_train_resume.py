@@ -141,3 +141,45 @@ def test_resume_two_optimisers_stream_varying_keys_bit_identical(tmp_path, kill_
     assert strip(r_res.history) == strip(r_full.history)
     assert (r_res.best, r_res.best_epoch) == (r_full.best, r_full.best_epoch)
     assert "train/loss_meta" in r_full.history[2] and "train/loss_meta" not in r_full.history[0]
+
+
+# --- exact resume for a model with an ElasticArcFace head: its margin generator is part of the checkpoint -----------
+import torch.nn.functional as F
+from fairkd_nb.heads import ElasticArcFace
+from fairkd_nb.train import Distiller
+
+
+class ElasticFaceNet(Distiller):
+    "A toy backbone (8-d embedding) trained through an ElasticArcFace head: fresh random margins at every step."
+    def __init__(self):
+        super().__init__(toy_model(classes=8))
+        self.head = ElasticArcFace(8, 3, s=16.0, m=0.3, sigma=0.2, seed=5)
+
+    def forward(self, x): return self.head(self.student(x))
+
+    def forward_train(self, batch, epoch):
+        logits = self.head(self.student(batch["x"]), batch["y"])
+        return logits, {"loss_ce": F.cross_entropy(logits, batch["y"])}
+
+
+def _run_elastic(run, resume=False, callbacks=()):
+    seed_everything(0)
+    d = ElasticFaceNet()
+    cfg = TrainConfig(epochs=4, batch_size=16, lr=0.05, monitor="val_acc", device="cpu")
+    r = fit(d, ToyData(96), cfg, evaluate=accuracy_evaluator(ToyData(48, seed=1)), run=run, resume=resume,
+            callbacks=callbacks)
+    return d, r
+
+
+def test_resume_elastic_arcface_bit_identical(tmp_path):
+    d_full, r_full = _run_elastic(tmp_path / "full")
+    with pytest.raises(KeyboardInterrupt):
+        _run_elastic(tmp_path / "cut", callbacks=[Crash(2)])
+    d_res, r_res = _run_elastic(tmp_path / "cut", resume=True)
+    full, res = d_full.checkpoint_state_dict(), d_res.checkpoint_state_dict()
+    for k, v in full.items():
+        assert torch.equal(v, res[k]), k                          # weights (and the generator) as if never killed
+    assert torch.equal(d_full.head.last_margins, d_res.head.last_margins)
+    assert "head._extra_state" in load_tensors(tmp_path / "cut/checkpoints/last.safetensors")[0]
+    strip = lambda h: [{k: v for k, v in r.items() if k != "time_s"} for r in h]
+    assert strip(r_res.history) == strip(r_full.history)
