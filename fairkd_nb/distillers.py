@@ -68,8 +68,9 @@ class ZooDistiller(Distiller):
         super().__init__(student, teacher=teacher)
 
     def student_teacher(self, batch: Mapping) -> tuple[dict, dict]:
-        "(student `features(x)`, the teacher's outputs named by `teacher_keys`) of a batch."
-        return self.student.features(batch["x"]), self.teacher_outputs(batch)[0]
+        "(student `features(x)`, the teacher's outputs named by `teacher_keys`) of a batch; the teacher runs first."
+        t = self.teacher_outputs(batch)[0]
+        return self.student.features(batch["x"]), t
 
     def ce(self, out: torch.Tensor, batch: Mapping) -> torch.Tensor:
         "Cross-entropy of the student's logits on `batch['y']`, in fp32."
@@ -281,7 +282,8 @@ class CTKD(ZooDistiller):
 
     def forward_train(self, batch, epoch):
         self.temperature.set_epoch(epoch + 1)                     # the official loop counts epochs from 1
-        out, t = self.student(batch["x"]), self.teacher_outputs(batch)[0]
+        t = self.teacher_outputs(batch)[0]
+        out = self.student(batch["x"])
         return out, {"loss_ce": self.w_ce * self.ce(out, batch),
                      "loss_kd": self.w_kd * kd_loss(out, t["out"], self.temperature())}
 
@@ -340,7 +342,8 @@ class DKD(ZooDistiller):
         self.alpha, self.beta, self.T, self.warmup_epochs, self.w_ce = alpha, beta, T, warmup_epochs, w_ce
 
     def forward_train(self, batch, epoch):
-        out, t = self.student(batch["x"]), self.teacher_outputs(batch)[0]
+        t = self.teacher_outputs(batch)[0]
+        out = self.student(batch["x"])
         w = dkd_warmup(epoch + 1, self.warmup_epochs)             # mdistiller counts epochs from 1
         return out, {"loss_ce": self.w_ce * self.ce(out, batch),
                      "loss_kd": w * dkd_loss(out, t["out"], batch["y"], self.alpha, self.beta, self.T)}
