@@ -604,7 +604,7 @@ def run_seed(seed: int,  # random seed of data order, initialisation and augment
         out["val_acc"][name] = val_acc(backbone)
         record(name, backbone)
     if teacher is not None:
-        out["val_acc"]["teacher"] = out.get("teacher_val_acc", val_acc(teacher))
+        out["val_acc"]["teacher"] = out["teacher_val_acc"] if "teacher_val_acc" in out else val_acc(teacher)
         if "teacher" in methods: record("teacher", teacher)
     out.pop("cache", None)
     return out
