@@ -9,7 +9,7 @@ Docs: https://fairkd-nb.github.io/fairkd_nb/cache.html.md"""
 from __future__ import annotations
 import os, json, hashlib, shutil, tempfile, uuid
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -19,8 +19,9 @@ import torch.distributed as dist
 from .core import autocast, get_device, atomic_write_json, read_json
 
 # %% auto #0
-__all__ = ['VALID_KEYS', 'teacher_forward', 'module_hash', 'dataset_fingerprint', 'cache_key', 'AugmentationError',
-           'CacheMismatchError', 'TeacherCache']
+__all__ = ['VALID_KEYS', 'DTYPES', 'VECTOR_KEYS', 'teacher_forward', 'module_hash', 'dataset_fingerprint', 'cache_key',
+           'AugmentationError', 'CacheMismatchError', 'IncompleteCacheError', 'write_table', 'DerivedTargets',
+           'TeacherCache', 'label_arrays', 'LabelsOnly', 'LatentData', 'GeneratorTeacher']
 
 # %% ../nbs/07_cache.ipynb #520305a6
 VALID_KEYS = ("out", "pooled", "stages")
@@ -77,11 +78,11 @@ def dataset_fingerprint(ds) -> str:
     return h.hexdigest()
 
 def cache_key(teachers: Sequence[nn.Module], dataset, keys: Sequence[str], flip: bool, data_id: str = "",
-              transform_id: str = "", amp: bool = False) -> str:
+              transform_id: str = "", amp: bool = False, dtype: str = "float32", normalize: bool = False) -> str:
     "The 20-hex-digit name of the cache folder for these teachers, data, outputs and options."
     h = hashlib.sha256(b"fairkd-teacher-cache-v1")
     for part in [*(module_hash(t) for t in teachers), dataset_fingerprint(dataset), data_id, transform_id,
-                 ",".join(keys), str(bool(flip)), str(bool(amp))]:
+                 ",".join(keys), str(bool(flip)), str(bool(amp)), dtype, str(bool(normalize))]:
         h.update(part.encode()); h.update(b"|")
     return h.hexdigest()[:20]
 
@@ -91,6 +92,19 @@ class AugmentationError(ValueError):
 
 class CacheMismatchError(RuntimeError):
     "Cached teacher outputs differ from the online teacher on the same batch."
+
+class IncompleteCacheError(RuntimeError):
+    "A cache folder without complete metadata (an interrupted build, or not a cache)."
+
+DTYPES = {"float32": np.float32, "float16": np.float16}
+VECTOR_KEYS = ("out", "pooled")   # outputs that `normalize=True` L2-normalises
+
+def _rank_world() -> tuple[int, int]:
+    if dist.is_available() and dist.is_initialized(): return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+def _barrier():
+    if dist.is_available() and dist.is_initialized(): dist.barrier()
 
 def _check_deterministic(ds):
     n = len(ds)
@@ -103,6 +117,12 @@ def _check_deterministic(ds):
                 "version of the data (eval transform); if the only augmentation is a horizontal flip, build with "
                 "flip=True and let the training dataset report batch['flip'].")
 
+def _normalize_outputs(outs: list[dict], normalize: bool) -> list[dict]:
+    "L2-normalise (in fp32) the vector outputs of every teacher when `normalize`."
+    if not normalize: return outs
+    return [{k: (nn.functional.normalize(v.float(), dim=1, eps=1e-12) if k in VECTOR_KEYS else v) for k, v in d.items()}
+            for d in outs]
+
 def _flatten_outputs(outs: list[dict]) -> tuple[list, torch.Tensor]:
     "layout [(teacher, name, shape)] and a [B, D] float32 matrix."
     layout, cols = [], []
@@ -114,19 +134,128 @@ def _flatten_outputs(outs: list[dict]) -> tuple[list, torch.Tensor]:
                 cols.append(t.reshape(t.shape[0], -1))
     return layout, torch.cat(cols, 1)
 
-class TeacherCache:
-    "Memory-mapped teacher outputs indexed by sample index (see `TeacherCache.build`)."
+def write_table(final: Path,  # folder of the finished table (must not exist yet)
+                n: int,  # rows
+                views: int,  # views per row (2: unflipped and flipped)
+                dim: int,  # values per view
+                compute: Callable[[np.ndarray], np.ndarray],  # sorted row indices → [len, views, dim] float32 array
+                meta: Mapping,  # metadata written (with complete=True, last) into meta.json
+                dtype: str = "float32",  # float32 | float16 (stored; readers upcast)
+                chunk: int = 256,  # rows per unit of work (and of resumable progress)
+                show: bool = False,  # progress bar
+               ) -> Path:
+    "Fill `final/outputs.npy` [n, views, dim] chunk by chunk, sharded over ranks and resumable; rename into place when complete."
+    rank, world = _rank_world()
+    part = final.parent / f"{final.name}.partial"
+    if dtype not in DTYPES: raise ValueError(f"dtype={dtype!r}; choose one of {list(DTYPES)}")
+    if rank == 0:
+        part.mkdir(parents=True, exist_ok=True)
+        spec = dict(n=n, views=views, dim=dim, dtype=dtype, chunk=chunk)
+        sp = part / "spec.json"
+        if sp.is_file() and read_json(sp) != spec:             # an interrupted build of another shape: start again
+            shutil.rmtree(part); part.mkdir(parents=True)
+        if not (part / "outputs.npy").is_file():
+            np.lib.format.open_memmap(part / "outputs.npy", mode="w+", dtype=DTYPES[dtype], shape=(n, views, dim)).flush()
+            for f in part.glob("done-*.json"): f.unlink()
+            atomic_write_json(sp, spec)
+    _barrier()
+    arr = np.load(part / "outputs.npy", mmap_mode="r+")
+    n_chunks = -(-n // chunk)
+    done = set()                                                # chunks finished by any rank of any earlier attempt
+    for f in part.glob("done-*.json"): done.update(read_json(f))
+    mine_p, mine = part / f"done-{rank}.json", set(read_json(part / f"done-{rank}.json")) if (part / f"done-{rank}.json").is_file() else set()
+    todo = [c for c in range(n_chunks) if c % world == rank and c not in done]
+    from fairkd_nb.core import progress as _progress
+    for c in _progress(todo, desc="cache", disable=None if (show and rank == 0) else True):
+        ii = np.arange(c * chunk, min(n, (c + 1) * chunk))
+        vals = np.asarray(compute(ii), dtype=np.float32)
+        if vals.shape != (len(ii), views, dim):
+            raise ValueError(f"compute returned shape {vals.shape}, expected {(len(ii), views, dim)}")
+        arr[ii] = vals.astype(DTYPES[dtype])
+        arr.flush()
+        mine.add(c); atomic_write_json(mine_p, sorted(mine))
+    del arr
+    _barrier()
+    if rank == 0:
+        done = set()
+        for f in part.glob("done-*.json"): done.update(read_json(f))
+        missing = sorted(set(range(n_chunks)) - done)
+        if missing: raise RuntimeError(f"table build incomplete: chunks {missing[:5]} missing")
+        atomic_write_json(part / "meta.json", {**meta, "n": n, "views": views, "dim": dim, "dtype": dtype,
+                                               "complete": True})
+        for f in [*part.glob("done-*.json"), part / "spec.json"]: f.unlink()
+        try: os.rename(part, final)          # atomic; fails if another build got there first
+        except OSError:
+            if not (final / "meta.json").is_file(): raise
+            shutil.rmtree(part, ignore_errors=True)
+    _barrier()
+    return final
+
+def _open_table(path: Path) -> tuple[dict, np.ndarray]:
+    "meta and the memory-mapped array of a finished table; refuses an incomplete one."
+    meta_p = path / "meta.json"
+    if not meta_p.is_file():
+        hint = " (an interrupted build: rerun the build, it resumes)" if Path(f"{path}.partial").exists() else ""
+        raise IncompleteCacheError(f"{path} is not a complete cache table: no meta.json{hint}")
+    meta = read_json(meta_p)
+    if not meta.get("complete"):
+        raise IncompleteCacheError(f"{path}: meta.json does not say complete=true; the table was not finished. Rebuild it.")
+    arr = np.load(path / "outputs.npy", mmap_mode="r")
+    exp = (meta["n"], meta.get("views", arr.shape[1]), meta.get("dim", arr.shape[2]))
+    if tuple(arr.shape) != tuple(exp) or arr.dtype != DTYPES[meta.get("dtype", "float32")]:
+        raise IncompleteCacheError(f"{path}: outputs.npy is {arr.dtype}{arr.shape}, meta.json says "
+                                   f"{meta.get('dtype', 'float32')}{exp}: the folder is corrupt; delete and rebuild it.")
+    return meta, arr
+
+def _rows(arr: np.ndarray, ii: np.ndarray, views: np.ndarray | None) -> torch.Tensor:
+    "float32 rows [B, D] (view per sample, or view 0), read from the memmap in sorted index order."
+    order = np.argsort(ii, kind="stable")
+    si = ii[order]
+    got = arr[si, views[order]] if views is not None else arr[si, 0]
+    out = np.empty_like(got, dtype=np.float32); out[order] = got
+    return torch.from_numpy(out)
+
+def _view_index(flip, n: int, has_flip: bool) -> np.ndarray | None:
+    if flip is None or not bool(torch.as_tensor(flip).any()): return None
+    if not has_flip: raise ValueError("batch has flipped images but the cache was built with flip=False")
+    return torch.as_tensor(flip).cpu().long().numpy()
+
+class DerivedTargets:
+    "A table of per-sample targets computed from a teacher cache (e.g. MST-KD's fused embeddings): [N, V, D]."
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        meta_p = self.path / "meta.json"
-        if not meta_p.is_file(): raise FileNotFoundError(f"{self.path} is not a teacher cache (no meta.json)")
-        self.meta = read_json(meta_p)
-        self.arr = np.load(self.path / "outputs.npy", mmap_mode="r")
+        self.meta, self.arr = _open_table(self.path)
+        self.name, self.n, self.views, self.dim = self.meta["name"], self.meta["n"], self.meta["views"], self.meta["dim"]
+        self.dtype, self.flip = self.meta["dtype"], self.meta["views"] == 2
+
+    def __repr__(self): return f"DerivedTargets({self.name!r}, n={self.n}, views={self.views}, dim={self.dim}, {self.dtype})"
+    def __len__(self): return self.n
+
+    def lookup(self, idx: torch.Tensor, flip: torch.Tensor | None = None, device="cpu") -> torch.Tensor:
+        "float32 targets [B, D] of samples `idx` (the flipped view where `flip`)."
+        ii = idx.detach().cpu().long().numpy()
+        if ii.size and (ii.min() < 0 or ii.max() >= self.n):
+            raise IndexError(f"sample index out of range for targets of {self.n} samples: is it the right dataset?")
+        return _rows(self.arr, ii, _view_index(flip, self.n, self.flip)).to(device)
+
+    def to_tensor(self) -> torch.Tensor:
+        "The whole table as a float32 tensor [N, V, D] (in memory)."
+        return torch.from_numpy(np.asarray(self.arr, dtype=np.float32))
+
+class TeacherCache:
+    "Memory-mapped outputs of one or more frozen teachers, indexed by sample index (see `TeacherCache.build`)."
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.meta, self.arr = _open_table(self.path)
         self.keys, self.flip, self.amp = tuple(self.meta["keys"]), self.meta["flip"], self.meta["amp"]
         self.n_teachers, self.n, self.key = self.meta["n_teachers"], self.arr.shape[0], self.path.name
+        self.names = list(self.meta.get("names") or [f"teacher_{i}" for i in range(self.n_teachers)])
+        self.dtype, self.normalize = self.meta.get("dtype", "float32"), self.meta.get("normalize", False)
         self.layout = [(ti, name, tuple(shape)) for ti, name, shape in self.meta["layout"]]
 
-    def __repr__(self): return f"TeacherCache({str(self.path)!r}, n={self.n}, keys={self.keys}, flip={self.flip})"
+    def __repr__(self):
+        return (f"TeacherCache({str(self.path)!r}, n={self.n}, teachers={self.names}, keys={self.keys}, "
+                f"flip={self.flip}, {self.dtype})")
     def __len__(self): return self.n
 
     @classmethod
@@ -138,77 +267,80 @@ class TeacherCache:
               data_id: str = "",  # names the data (dataset, split, seed, resolution)
               transform_id: str = "",  # names the deterministic transform
               batch_size: int = 128, device: str | torch.device = "auto", amp: bool = False,
-              num_workers: int = 0, progress: bool = True) -> "TeacherCache":
-        "Open the cache for these teachers and data, building it (atomically) if it does not exist yet."
+              num_workers: int = 0, progress: bool = True,
+              dtype: str = "float32",  # float32 | float16 (stored; lookups upcast to float32)
+              normalize: bool = False,  # L2-normalise out/pooled in fp32 before storing
+              names: Sequence[str] | None = None,  # teacher names, in order (recorded; `check_names` asserts them)
+             ) -> "TeacherCache":
+        "Open the cache for these teachers and data, building it (sharded over ranks, resumable, atomic) if needed."
         teachers = [teachers] if isinstance(teachers, nn.Module) else list(teachers)
         keys = tuple(keys)
-        key = cache_key(teachers, dataset, keys, flip, data_id, transform_id, amp)
+        if names is not None and len(names) != len(teachers):
+            raise ValueError(f"{len(names)} names for {len(teachers)} teachers")
+        key = cache_key(teachers, dataset, keys, flip, data_id, transform_id, amp, dtype, normalize)
         final = Path(root) / key
-        rank = dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
-        if not (final / "meta.json").is_file() and rank == 0:
+        if not (final / "meta.json").is_file():
             cls._build_into(final, teachers, dataset, keys, flip, batch_size, get_device(device), amp, num_workers,
-                            dict(data_id=data_id, transform_id=transform_id), progress)
-        if dist.is_available() and dist.is_initialized(): dist.barrier()
+                            dict(data_id=data_id, transform_id=transform_id), progress, dtype, normalize, names)
+        _barrier()
         return cls(final)
 
     @staticmethod
-    def _build_into(final, teachers, dataset, keys, flip, batch_size, dev, amp, num_workers, ids, show):
-        from fairkd_nb.core import progress as _progress
+    def _build_into(final, teachers, dataset, keys, flip, batch_size, dev, amp, num_workers, ids, show, dtype,
+                    normalize, names):
         _check_deterministic(dataset)
         n = len(dataset)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        tmp = final.parent / f".tmp-{final.name}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-        tmp.mkdir()
+        devs = [next(iter(t.parameters()), torch.empty(0)).device for t in teachers]
+        for t in teachers: t.to(dev).eval()
+
+        def outputs(x):
+            variants = [x, x.flip(-1)] if flip else [x]
+            mats, lay = [], None
+            for v in variants:
+                lay, mat = _flatten_outputs(_normalize_outputs(teacher_forward(teachers, v, keys, amp), normalize))
+                mats.append(mat.cpu().numpy())
+            return lay, np.stack(mats, 1)
+
+        first = torch.utils.data.default_collate([dataset[0]])
+        layout, probe = outputs(first["x"].to(dev))
+
+        def compute(ii):
+            sub = torch.utils.data.Subset(dataset, ii.tolist())
+            dl = torch.utils.data.DataLoader(sub, batch_size=batch_size, shuffle=False, num_workers=num_workers,
+                                             generator=torch.Generator())   # leaves the global RNG alone
+            parts, pos = [], 0
+            for b in dl:
+                got = b["idx"].long().numpy() if "idx" in b else ii[pos:pos + len(b["x"])]
+                if not np.array_equal(got, ii[pos:pos + len(got)]):
+                    raise ValueError("dataset[i]['idx'] must equal i: the cache stores row i for sample index i")
+                parts.append(outputs(b["x"].to(dev))[1]); pos += len(got)
+            return np.concatenate(parts)
+
+        offs = np.cumsum([0] + [int(np.prod(s)) for _, _, s in layout]).tolist()
+        meta = dict(keys=list(keys), flip=bool(flip), amp=bool(amp), n_teachers=len(teachers), layout=layout,
+                    offsets=offs, **ids, names=list(names) if names is not None else None, normalize=bool(normalize),
+                    teacher_hashes=[module_hash(t) for t in teachers], data_fingerprint=dataset_fingerprint(dataset),
+                    views_meaning=["unflipped", "flipped"][:2 if flip else 1])
         try:
-            devs = [next(iter(t.parameters()), torch.empty(0)).device for t in teachers]
-            for t in teachers: t.to(dev).eval()
-            arr, written, layout = None, np.zeros(n, dtype=np.int64), None
-            loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers)
-            for pos, b in enumerate(_progress(loader, desc="teacher cache", disable=None if show else True)):
-                x = b["x"].to(dev)
-                idx = (b["idx"] if "idx" in b else torch.arange(pos * batch_size, pos * batch_size + len(x))).long()
-                variants = [x, x.flip(-1)] if flip else [x]
-                mats = []
-                for v in variants:
-                    lay, mat = _flatten_outputs(teacher_forward(teachers, v, keys, amp))
-                    mats.append(mat.cpu().numpy())
-                if arr is None:
-                    layout = lay
-                    arr = np.lib.format.open_memmap(tmp / "outputs.npy", mode="w+", dtype=np.float32,
-                                                    shape=(n, len(variants), mats[0].shape[1]))
-                ii = idx.numpy()
-                if ii.min() < 0 or ii.max() >= n:
-                    raise IndexError(f"batch['idx'] outside [0, {n}): sample indices must be 0..len(dataset)-1")
-                arr[ii] = np.stack(mats, 1)
-                np.add.at(written, ii, 1)
-            if (written != 1).any():
-                raise ValueError(f"batch['idx'] must list every sample exactly once; {(written == 0).sum()} missing, "
-                                 f"{(written > 1).sum()} repeated")
-            arr.flush(); del arr
-            offs = np.cumsum([0] + [int(np.prod(s)) for _, _, s in layout]).tolist()
-            atomic_write_json(tmp / "meta.json", dict(keys=list(keys), flip=bool(flip), amp=bool(amp), n=n,
-                              n_teachers=len(teachers), layout=layout, offsets=offs, **ids,
-                              teacher_hashes=[module_hash(t) for t in teachers],
-                              data_fingerprint=dataset_fingerprint(dataset)))
-            for t, d in zip(teachers, devs): t.to(d)
-            try: os.rename(tmp, final)          # atomic; fails if another process got there first
-            except OSError:
-                if not (final / "meta.json").is_file(): raise
+            write_table(final, n, probe.shape[1], probe.shape[2], compute, meta, dtype, chunk=max(batch_size, 1) * 4,
+                        show=show)
         finally:
-            if tmp.exists(): shutil.rmtree(tmp, ignore_errors=True)
+            for t, d in zip(teachers, devs): t.to(d)
+
+    def check_names(self, names: Sequence[str]):
+        "Raise unless the cache's teachers are `names`, in this order."
+        if list(names) != self.names:
+            raise ValueError(f"{self.path}: the cache holds teachers {self.names}, expected {list(names)} (in this order)")
+        return self
 
     def lookup(self, idx: torch.Tensor,  # sample indices of the batch
                flip: torch.Tensor | None = None,  # per-sample bool: was the image flipped?
                device: str | torch.device = "cpu") -> list[dict]:
-        "Per teacher, {key: tensor} for the samples `idx` (same structure as `teacher_forward`)."
+        "Per teacher, {key: float32 tensor} for the samples `idx` (same structure as `teacher_forward`)."
         ii = idx.detach().cpu().long().numpy()
         if ii.size and (ii.min() < 0 or ii.max() >= self.n):
             raise IndexError(f"sample index out of range for a cache of {self.n} samples: is it the right dataset?")
-        if flip is not None and bool(torch.as_tensor(flip).any()):
-            if not self.flip: raise ValueError("batch has flipped images but the cache was built with flip=False")
-            rows = self.arr[ii, torch.as_tensor(flip).cpu().long().numpy()]
-        else: rows = self.arr[ii, 0]
-        mat = torch.from_numpy(np.ascontiguousarray(rows)).to(device)
+        mat = _rows(self.arr, ii, _view_index(flip, self.n, self.flip)).to(device)
         outs = [dict() for _ in range(self.n_teachers)]
         offs = self.meta["offsets"]
         for j, (ti, name, shape) in enumerate(self.layout):
@@ -217,12 +349,42 @@ class TeacherCache:
             else: outs[ti][name] = v
         return outs
 
+    def stacked(self, idx: torch.Tensor, flip: torch.Tensor | None = None, key: str = "out", device="cpu") -> torch.Tensor:
+        "[B, T, D] outputs `key` of all teachers for samples `idx` (the input of a fusion adaptor)."
+        return torch.stack([o[key].flatten(1) for o in self.lookup(idx, flip, device)], 1)
+
+    def derive(self, name: str,  # what the targets are (e.g. 'fused_sl')
+               fn: Callable[[list[dict]], torch.Tensor],  # per-teacher outputs of a batch (one view) → [B, D] targets
+               key: str,  # content id of fn (e.g. module_hash of the adaptor): part of the folder name
+               batch_size: int = 1024, dtype: str | None = None,  # default: the cache's dtype
+               progress: bool = False,
+              ) -> DerivedTargets:
+        "Compute (once, sharded, resumable) and open the derived targets fn(cache rows) for every sample and view."
+        h = hashlib.sha256(f"fairkd-derived-v1|{self.key}|{name}|{key}".encode()).hexdigest()[:16]
+        final = self.path / "derived" / f"{name}-{h}"
+        if not (final / "meta.json").is_file():
+            views = 2 if self.flip else 1
+            def compute(ii):
+                t = torch.from_numpy(ii)
+                with torch.no_grad():
+                    out = [fn(self.lookup(t, torch.full((len(ii),), bool(v)) if v else None)).float().cpu().numpy()
+                           for v in range(views)]
+                return np.stack(out, 1)
+            dim = int(np.prod(compute(np.arange(1)).shape[2:]))
+            write_table(final, self.n, views, dim, compute, dict(name=name, key=key, source=self.key),
+                        dtype or self.dtype, chunk=batch_size, show=progress)
+        _barrier()
+        return DerivedTargets(final)
+
     def verify(self, teachers: Sequence[nn.Module], batch: Mapping, outs: list[dict] | None = None, n: int = 2,
-               rtol: float = 1e-4, atol: float = 1e-5):
+               rtol: float | None = None, atol: float | None = None):
         "Compare the cache with the online teachers on the first `n` samples of `batch`; raise `CacheMismatchError`."
+        half = self.dtype == "float16"
+        rtol = (2e-3 if half else 1e-4) if rtol is None else rtol
+        atol = (1e-3 if half else 1e-5) if atol is None else atol
         x = batch["x"][:n]
         if outs is None: outs = self.lookup(batch["idx"], batch.get("flip"), x.device)
-        online = teacher_forward(teachers, x, self.keys, self.amp)
+        online = _normalize_outputs(teacher_forward(teachers, x, self.keys, self.amp), self.normalize)
         for ti, (o, c) in enumerate(zip(online, outs)):
             for k in self.keys:
                 ov, cv = (o[k], c[k]) if k != "stages" else (torch.cat([s.flatten(1) for s in o[k]], 1),
@@ -234,3 +396,69 @@ class TeacherCache:
                         f"teacher {ti} '{k}': cached outputs differ from the online teacher (max |diff| {err:.3g}). "
                         "The training data is not what the cache was built from: random augmentation (other than a "
                         "reported flip), another dataset/split, or another teacher. Rebuild the cache or train online.")
+
+
+# %% ../nbs/07_cache.ipynb #b9cfbeff
+def label_arrays(ds) -> dict[str, np.ndarray]:
+    "The per-sample labels of a dataset (`y`, `s` and `id` where it has them) as int64 arrays, without loading images."
+    arr = lambda v: np.asarray(v.numpy() if torch.is_tensor(v) else v, dtype=np.int64)
+    lab = getattr(ds, "labels", None)
+    if isinstance(lab, Mapping): return {k: arr(v) for k, v in lab.items() if k in ("y", "s", "id")}   # SynthFaces
+    y = getattr(ds, "y", None)
+    if isinstance(y, np.ndarray) or torch.is_tensor(y):                          # TableDataset, ToyData
+        out = {"y": arr(y)}
+        for k, attr in (("s", "s"), ("id", "ids")):
+            v = getattr(ds, attr, None)
+            if isinstance(v, np.ndarray) or torch.is_tensor(v): out[k] = arr(v)
+        return out
+    rows = [ds[i] for i in range(len(ds))]                                       # anything else: read every sample
+    return {k: np.asarray([int(r[k]) for r in rows], np.int64) for k in ("y", "s", "id") if k in rows[0]}
+
+class LabelsOnly(torch.utils.data.Dataset):
+    "The samples of `ds` without images — {'idx', 'y', 's'[, 'id']}: the data of a model that reads a teacher cache only."
+    def __init__(self, ds):
+        self.labels = {k: torch.from_numpy(v) for k, v in label_arrays(ds).items()}
+        self.n = len(ds)
+        for k in ("group_names", "n_classes"):
+            if hasattr(ds, k): setattr(self, k, getattr(ds, k))
+    def __len__(self): return self.n
+    def __getitem__(self, i):
+        return {"idx": torch.tensor(int(i)), **{k: v[i] for k, v in self.labels.items()}}
+
+class LatentData(torch.utils.data.Dataset):
+    "N fixed latent codes for a generator teacher: z_i depends only on (seed, i), so a larger N never redraws a code."
+    def __init__(self, n: int,  # number of codes
+                 z_dim: int,  # latent size
+                 seed: int = 0,  # which codes
+                ):
+        from fairkd_nb.data.synth import keyed_normal
+        self.n, self.z_dim, self.seed = int(n), int(z_dim), int(seed)
+        self.z = keyed_normal(hash((0x5EED, self.seed)) & 0x7FFFFFFF, np.arange(self.n, dtype=np.int64)[:, None], self.z_dim)
+    def __len__(self): return self.n
+    def __getitem__(self, i): return {"x": self.z[i], "z": self.z[i], "idx": torch.tensor(int(i))}
+
+class GeneratorTeacher(nn.Module):
+    "A frozen generator z → image as a teacher: `forward(z)` is the image; caches and distillers use it like any teacher."
+    def __init__(self, generator: Callable[[torch.Tensor], torch.Tensor],  # an nn.Module or any callable z → image
+                 z_dim: int,  # latent size
+                 name: str = "",  # for a callable that is not an nn.Module: names its weights (part of the cache key)
+                ):
+        super().__init__()
+        self.z_dim, self.name = int(z_dim), name
+        if isinstance(generator, nn.Module):
+            self.generator = generator.eval().requires_grad_(False)
+        else:
+            if not name: raise ValueError("a generator that is not an nn.Module needs name=... (it identifies its weights)")
+            self._fn = generator
+    def extra_repr(self): return f"z_dim={self.z_dim}, name={self.name!r}"
+    def forward(self, z):
+        g = self.generator if hasattr(self, "generator") else self._fn
+        return g(z)
+    @torch.no_grad()
+    def sample(self, n: int, seed: int = 0, batch_size: int = 256, device="cpu") -> tuple[torch.Tensor, torch.Tensor]:
+        "(z, images) for the first n codes of `LatentData(n, z_dim, seed)`, in eval mode."
+        z = LatentData(n, self.z_dim, seed).z
+        self.eval()
+        ims = [self(z[i:i + batch_size].to(device)).float().cpu() for i in range(0, n, batch_size)]
+        return z, torch.cat(ims)
+

@@ -194,6 +194,13 @@ class ShardedSampler(torch.utils.data.Sampler):
     def __len__(self) -> int:
         return len(self.global_order()) // self.world if self.world > 1 else len(self.global_order())
 
+    @staticmethod
+    def global_positions(counts: Sequence[int]) -> torch.Tensor:
+        "Positions in the global batch of rows gathered rank by rank (rank r holds rows r, r+W, …; `counts[r]` of them)."
+        W = len(counts)
+        return torch.cat([torch.arange(n) * W + r for r, n in enumerate(counts)])
+
+
 # %% ../nbs/06_train.ipynb #d5a1e098
 class AuxStream:
     "An endless, seeded, per-rank sharded, cycling stream of batches from a map-style dataset (checkpointed by `fit`)."
@@ -517,6 +524,9 @@ class Distiller(nn.Module):
         "Hook: the training batch after augmentation (default: unchanged). Applied by the default `train_step`."
         return batch
 
+    def before_checkpoint(self, epoch: int):
+        "Hook: called on every rank before an epoch's checkpoint is taken (e.g. check that replicated state agrees)."
+
     def prepare(self, cfg: TrainConfig | Mapping | None = None,  # the run's settings
                 device: torch.device | str | None = None,  # default: cfg.device
                 steps_per_epoch: int = 1,  # optimiser steps per epoch
@@ -618,13 +628,15 @@ class Distiller(nn.Module):
 
     def teacher_outputs(self, batch: Mapping) -> list[dict]:
         "Per teacher, a dict with `teacher_keys`: from the cache (by `batch['idx']`) if attached, else online."
-        x = batch["x"]
+        x = batch.get("x")
         if self.cache is None:
+            if x is None: raise KeyError("the batch has no 'x': a model trained on cached teacher outputs only (e.g. "
+                                         "LabelsOnly data) needs a teacher cache (use_cache)")
             with teacher_precision(x.device, self.teacher_amp):
                 return teacher_forward(self.teachers, x, self.teacher_keys, amp=self.teacher_amp)
         if "idx" not in batch: raise KeyError("a teacher cache needs batch['idx'] (sample indices)")
-        outs = self.cache.lookup(batch["idx"], flip=batch.get("flip"), device=x.device)
-        if self.verify_cache_every and self.global_step % self.verify_cache_every == 0:
+        outs = self.cache.lookup(batch["idx"], flip=batch.get("flip"), device=x.device if x is not None else self.device)
+        if x is not None and self.verify_cache_every and self.global_step % self.verify_cache_every == 0:
             with teacher_precision(x.device, self.teacher_amp): self.cache.verify(self.teachers, batch, outs)
         return outs
 
@@ -998,6 +1010,7 @@ def evaluate_and_select(self: Trainer, epoch: int, row: dict) -> bool:
 def save_checkpoint(self: Trainer, epoch: int, improved: bool, rng_all: list):
     "Write last_state.pt, last.safetensors (and best / epoch_XXX) for a finished epoch (main process)."
     d = self.distiller
+    d.before_checkpoint(epoch)
     sd = d.checkpoint_state_dict()
     check_finite_state(sd, f"checkpoint of epoch {epoch}")
     if not is_main_process() or self.run is None: return

@@ -45,30 +45,32 @@ def test_two_processes_keep_identical_centres():
     assert not torch.allclose(per_rank[0], torch.zeros_like(per_rank[0]))
 
 
-def _gathered_update(y, ft, c, W0):
-    "Each rank feeds its half; the head all-gathers and applies the global update."
+def _gathered_update(y, ft, c, W0, policy):
+    "Each rank feeds the rows ShardedSampler gives it ([r::W] of the global batch); the head all-gathers and updates."
     init_distributed("cpu")
     assert get_world_size() == 2
     r = get_rank()
-    h = AdaptiveCentreHead(C, D, alpha="adaptive", check_every=1)
+    h = AdaptiveCentreHead(C, D, alpha="adaptive", check_every=1, dup_policy=policy)
     h.centres.copy_(W0)
-    B = len(y) // 2
-    sl = slice(r * B, (r + 1) * B)
+    sl = slice(r, None, 2)
     rates = h.update(y[sl], ft[sl], c[sl])                      # also runs the checksum check (check_every=1)
     return h.centres.clone(), all_gather_object(rates["alpha"])
 
 
-def test_gathered_update_equals_one_process_on_concatenated_batch():
+@pytest.mark.parametrize("policy", ["sequential", "last", "mean"])
+def test_gathered_update_equals_one_process_on_the_global_batch(policy):
     g = torch.Generator().manual_seed(1)
-    y = torch.randint(0, C, (24,), generator=g)
+    y = torch.tensor([0, 0, 1, 2, 1, 1, 3, 0, 2, 4, 5, 2, 0, 3, 1, 5, 4, 4, 2, 0, 5, 3, 3, 1])   # duplicates on both ranks
+    assert set(y[0::2].tolist()) & set(y[1::2].tolist()) == set(range(C))
     ft = F.normalize(torch.randn(24, D, generator=g), dim=1)
     c = torch.rand(24, generator=g) * 2 - 1
     W0 = torch.randn(C, D, generator=g) * 0.01
-    W2, rates2 = launch(_gathered_update, 2, y, ft, c, W0)
+    W2, rates2 = launch(_gathered_update, 2, y, ft, c, W0, policy)
     W1 = W0.clone()
-    r1 = update_centres(W1, y, ft, c, "adaptive", "sequential")
+    r1 = update_centres(W1, y, ft, c, "adaptive", policy)
     torch.testing.assert_close(W2, W1, rtol=0, atol=1e-6)
-    torch.testing.assert_close(torch.cat(rates2), r1["alpha"], rtol=0, atol=1e-6)  # each rank got its own rows back
+    got = torch.empty(24); got[0::2], got[1::2] = rates2[0], rates2[1]   # each rank got its own rows back
+    torch.testing.assert_close(got, r1["alpha"], rtol=0, atol=1e-6)
 
 
 class _StopAfterFirstEpoch:
@@ -86,6 +88,7 @@ def test_resume_reproduces_centres_and_losses(tmp_path):
     b2 = _distiller()                                            # a fresh process would start like this
     rb = fit(b2, Tiny(), cfg, run=tmp_path / "b", resume=True)
     assert torch.equal(a.head.centres, b2.head.centres)
+    assert a.head.steps == b2.head.steps == 8                    # the centre head's step counter resumes too
     assert ra.history[-1]["train/loss_ce"] == rb.history[-1]["train/loss_ce"]
     for k, v in a.student.state_dict().items(): assert torch.equal(v, b2.student.state_dict()[k]), k
 

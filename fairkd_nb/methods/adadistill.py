@@ -16,22 +16,23 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..core import (resolve_preset, pick, seed_everything, get_device, RunDir, save_tensors, load_tensors,
-                            CheckpointError, atomic_write_json, atomic_write_csv, read_json, hash_params)
+from ..core import (resolve_preset, pick, seed_everything, get_device, RunDir, CheckpointError, atomic_write_csv,
+                            hash_params)
 from ..models import build_model
 from ..heads import MarginHead, build_head, cosine, margin_logits
 from ..losses import kd_loss
-from ..train import Distiller, TrainConfig, fit, build_optimizer, param_groups, lr_factor
+from ..train import Distiller, TrainConfig, lr_factor
 from ..cache import TeacherCache
-from ..metrics import embed_flip_sum, score_pairs, verification_report, pairs_10fold_accuracy
-from ..data.synth import SynthFaces
+# the stage parts every face method shares (re-exported here for code written against this module)
+from ..stages import (random_hflip, FlipAugment, MarginModel, fit_stage, save_teacher, load_teacher, data_hash,
+                              train_teacher, TeacherTooWeakError, TeacherDataMismatchError, check_teacher, embed,
+                              GROUPINGS, pair_metrics, verification_metrics, verification_evaluator, write_scores,
+                              identity_data)
 
 # %% auto #0
-__all__ = ['ALPHA_MODES', 'DUP_POLICIES', 'GROUPINGS', 'STUDENT_METHODS', 'ALL_METHODS', 'parse_alpha', 'occurrence_rank',
-           'centre_rates', 'update_centres', 'CentresDivergedError', 'AdaptiveCentreHead', 'random_hflip',
-           'MarginModel', 'KDStudent', 'ArcDistill', 'AdaDistill', 'save_teacher', 'load_teacher',
-           'TeacherTooWeakError', 'check_teacher', 'CentreStats', 'adadistill_config', 'train_config', 'identity_data',
-           'embed', 'pair_metrics', 'verification_metrics', 'val_evaluator', 'parse_methods', 'run_seed']
+__all__ = ['ALPHA_MODES', 'DUP_POLICIES', 'STUDENT_METHODS', 'ALL_METHODS', 'parse_alpha', 'occurrence_rank', 'centre_rates',
+           'update_centres', 'CentresDivergedError', 'AdaptiveCentreHead', 'KDStudent', 'ArcDistill', 'AdaDistill',
+           'CentreStats', 'adadistill_config', 'train_config', 'parse_methods', 'run_seed']
 
 # %% ../../nbs/adadistill.ipynb #53fd896a
 ALPHA_MODES = ("adaptive", "plain")
@@ -137,36 +138,54 @@ class AdaptiveCentreHead(nn.Module):
         if dup_policy not in DUP_POLICIES: raise ValueError(f"dup_policy={dup_policy!r}; choose one of {DUP_POLICIES}")
         self.alpha, self.margin, self.s, self.dup_policy = parse_alpha(alpha), margin, float(s), dup_policy
         self.m = float(m if m is not None else (0.45 if margin == "arc" else 0.35))
-        self.check_every, self.steps = int(check_every), 0
+        self.check_every = int(check_every)
         g = torch.Generator().manual_seed(seed)
         self.register_buffer("centres", torch.randn(n_classes, emb, generator=g) * init_std, persistent=True)
+        self.register_buffer("step_count", torch.zeros((), dtype=torch.long), persistent=True)   # resumes with the run
+        self.register_buffer("touched", torch.zeros(n_classes, dtype=torch.bool), persistent=False)  # since reset_touched
+
+    @property
+    def steps(self) -> int:
+        "Centre updates so far (checkpointed)."
+        return int(self.step_count)
+
+    def reset_touched(self) -> torch.Tensor:
+        "The mask of centres updated since the last call (then cleared)."
+        t = self.touched.clone(); self.touched.zero_(); return t
 
     @torch.no_grad()
     def update(self, y: torch.Tensor, ft_hat: torch.Tensor, c: torch.Tensor) -> dict[str, torch.Tensor]:
         "Gather (y, f̂t, c) from every process and apply the same update everywhere; return local-batch stats."
-        from fairkd_nb.train import all_gather, get_world_size, get_rank
+        from fairkd_nb.train import all_gather, get_world_size, get_rank, ShardedSampler
         if get_world_size() > 1:
             B = y.shape[0]
             packed = torch.cat([y.float()[:, None], c.float()[:, None], ft_hat.float()], 1)
-            allp = all_gather(packed)
-            yg, cg, fg = allp[:, 0].round().long(), allp[:, 1], allp[:, 2:]
-            ns = all_gather(torch.tensor([B], device=y.device)).cpu()   # local rows sit at this rank's offset
-            offs = ns.cumsum(0) - ns
+            allp = all_gather(packed)                                   # rank by rank ...
+            ns = all_gather(torch.tensor([B], device=y.device)).cpu().tolist()
+            pos = ShardedSampler.global_positions(ns).to(allp.device)   # ... → the global batch's order
+            g = torch.empty_like(allp); g[pos] = allp
+            yg, cg, fg = g[:, 0].round().long(), g[:, 1], g[:, 2:]
             r = update_centres(self.centres, yg, fg.to(self.centres.dtype), cg, self.alpha, self.dup_policy)
-            o = int(offs[get_rank()])
-            r = {k: v[o:o + B] for k, v in r.items()}
+            mine = pos[sum(ns[:get_rank()]):sum(ns[:get_rank() + 1])]  # this rank's rows, in its own order
+            r = {k: v[mine] for k, v in r.items()}
+            self.touched[yg] = True
         else:
             r = update_centres(self.centres, y, ft_hat.float(), c.float(), self.alpha, self.dup_policy)
-        self.steps += 1
+            self.touched[y.long()] = True
+        self.step_count += 1
         if self.check_every and self.steps % self.check_every == 0: self.check_consistent()
         return r
 
     @torch.no_grad()
-    def checksum(self) -> torch.Tensor:
-        "A float64 fingerprint of the centre buffer."
-        w = self.centres.double()
-        idx = torch.arange(1, w.numel() + 1, device=w.device, dtype=torch.float64).reshape(w.shape)
-        return torch.stack([w.sum(), (w * idx.remainder(97)).sum(), w.abs().max()])
+    def checksum(self, rows: int = 4096) -> torch.Tensor:
+        "A float64 fingerprint of the centre buffer (sum, position-weighted sum, max |w|), `rows` centres at a time."
+        w = self.centres
+        d, out = w.shape[1], torch.zeros(3, dtype=torch.float64, device=w.device)
+        for i in range(0, w.shape[0], rows):
+            c = w[i:i + rows].double()                                # at most rows × d float64 at once
+            idx = torch.arange(i * d + 1, i * d + c.numel() + 1, device=w.device, dtype=torch.float64).remainder_(97)
+            out[0] += c.sum(); out[1] += (c.flatten() * idx).sum(); out[2] = torch.maximum(out[2], c.abs().max())
+        return out
 
     def check_consistent(self):
         "Raise `CentresDivergedError` if the centres differ between processes (no-op in one process)."
@@ -196,47 +215,6 @@ class AdaptiveCentreHead(nn.Module):
         return self.logits(fs, y), stats
 
 # %% ../../nbs/adadistill.ipynb #d5cdaeac
-def random_hflip(batch: dict, seed: int, step: int, p: float = 0.5) -> dict:
-    "Flip each image horizontally with probability p, reproducibly from (seed, step, rank); sets batch['flip']."
-    from fairkd_nb.train import get_rank, get_world_size
-    g = torch.Generator().manual_seed(int(seed) * 1_000_003 + int(step) * get_world_size() + get_rank())
-    flip = torch.rand(batch["x"].shape[0], generator=g) < p
-    out = dict(batch)
-    out["x"] = torch.where(flip.to(batch["x"].device)[:, None, None, None], batch["x"].flip(-1), batch["x"])
-    out["flip"] = flip
-    return out
-
-class MarginModel(Distiller):
-    "Standalone training (teacher, or the student baseline): backbone + trainable margin head, CE loss."
-    def __init__(self, backbone: nn.Module,  # embedding network
-                 head: MarginHead,  # trainable ArcFace/CosFace head
-                 flip_seed: int | None = 0,  # seed of the flip augmentation (None: no flip)
-                ):
-        super().__init__(backbone)
-        self.head, self.flip_seed = head, flip_seed
-
-    def augment(self, batch):
-        return batch if self.flip_seed is None else random_hflip(batch, self.flip_seed, self.global_step)
-
-    def configure_optimizers(self, cfg):
-        "Two optimisers with identical settings: backbone ('main', clipped) and head (not clipped)."
-        return {"main": build_optimizer(param_groups([self.student], cfg), cfg),
-                "head": build_optimizer(param_groups([self.head], cfg), cfg)}
-
-    def forward_train(self, batch, epoch):
-        batch = self.augment(batch)
-        logits = self.head(self.student(batch["x"]), batch["y"])
-        return logits, {"loss_ce": F.cross_entropy(logits, batch["y"])}
-
-    def train_step(self, batch, epoch):
-        for o in self.optimizers.values(): o.zero_grad(set_to_none=True)
-        with self.autocast(): _, losses = self.forward_train(batch, epoch)
-        self.check_losses(losses)
-        sum(losses.values()).backward()
-        self.optimizer_step("main")                # clip cfg.grad_clip (5) on the backbone
-        self.optimizer_step("head", clip=None)     # the head is not clipped
-        return {k: v.detach() for k, v in losses.items()}
-
 class KDStudent(MarginModel):
     "Vanilla KD baseline: margin CE + T²·KL between teacher-head and student-head normalised-softmax logits."
     teacher_keys = ("out",)
@@ -254,7 +232,6 @@ class KDStudent(MarginModel):
         return {k: v for k, v in super().checkpoint_state_dict().items() if k != "teacher_kernel"}
 
     def forward_train(self, batch, epoch):
-        batch = self.augment(batch)
         fs = self.student(batch["x"])
         ft = self.teacher_outputs(batch)[0]["out"]
         logits = self.head(fs, batch["y"])
@@ -263,7 +240,7 @@ class KDStudent(MarginModel):
         return logits, {"loss_ce": F.cross_entropy(logits, batch["y"]),
                         "loss_kd": self.w_kd * kd_loss(ls, lt, self.T)}
 
-class ArcDistill(Distiller):
+class ArcDistill(FlipAugment, Distiller):
     "ArcDistill/CosDistill: the student's margin loss against the teacher's frozen, learned centres."
     def __init__(self, backbone: nn.Module, teacher_head: MarginHead, flip_seed: int | None = 0):
         super().__init__(backbone)
@@ -271,11 +248,10 @@ class ArcDistill(Distiller):
         self.flip_seed = flip_seed
 
     def forward_train(self, batch, epoch):
-        if self.flip_seed is not None: batch = random_hflip(batch, self.flip_seed, self.global_step)
         logits = self.head(self.student(batch["x"]), batch["y"])
         return logits, {"loss_ce": F.cross_entropy(logits, batch["y"])}
 
-class AdaDistill(Distiller):
+class AdaDistill(FlipAugment, Distiller):
     "AdaDistill: margin loss against centres built from the frozen teacher's embeddings (paper §3)."
     teacher_keys = ("out",)
     def __init__(self, teacher: nn.Module, backbone: nn.Module, head: AdaptiveCentreHead, flip_seed: int | None = 0):
@@ -283,78 +259,16 @@ class AdaDistill(Distiller):
         self.head, self.flip_seed = head, flip_seed
         self.stats: dict[str, float] = {}
 
+    def before_checkpoint(self, epoch):
+        "Every checkpoint: stop if the centres differ between processes (with or without a CentreStats callback)."
+        self.head.check_consistent()
+
     def forward_train(self, batch, epoch):
-        if self.flip_seed is not None: batch = random_hflip(batch, self.flip_seed, self.global_step)
         fs = self.student(batch["x"])
         ft = self.teacher_outputs(batch)[0]["out"]
         logits, st = self.head(fs, ft, batch["y"])
         self.stats = {k: float(v) for k, v in st.items()}
         return logits, {"loss_ce": F.cross_entropy(logits, batch["y"])}
-
-# %% ../../nbs/adadistill.ipynb #334de250
-def save_teacher(path: str | Path, backbone: nn.Module, head: MarginHead, arch: Mapping[str, Any]) -> Path:
-    "Save a trained teacher (backbone + head) with its architecture `arch` (build_model kwargs) as safetensors."
-    sd = {f"backbone.{k}": v for k, v in backbone.state_dict().items()}
-    sd["head.kernel"] = head.kernel.detach()
-    return save_tensors(path, sd, {"arch": dict(arch), "n_classes": head.kernel.shape[1], "emb": head.kernel.shape[0],
-                                   "margin": head.kind, "s": head.s, "m": head.m})
-
-def load_teacher(path: str | Path,  # teacher checkpoint (.safetensors) written by `save_teacher`
-                 n_classes: int | None = None,  # expected number of classes of the head (None: do not check)
-                 emb: int | None = None,  # expected embedding size (None: do not check)
-                ) -> tuple[nn.Module, MarginHead, dict]:
-    "Load a teacher strictly → (backbone in eval mode, frozen head, meta). Raises `CheckpointError` on any problem."
-    path = Path(path)
-    if not str(path): raise CheckpointError("teacher_ckpt is empty: train a teacher (methods includes 'teacher') or pass a file.")
-    if path.suffix != ".safetensors":
-        raise CheckpointError(f"teacher_ckpt={str(path)!r} is not a .safetensors file. Teachers are stored as safetensors "
-                              "(save_teacher); pickled checkpoints are never loaded.")
-    sd, meta = load_tensors(path)
-    if "arch" not in meta or "head.kernel" not in sd:
-        raise CheckpointError(f"{path} is a safetensors file but not a fairkd_nb teacher (no 'arch' metadata or no "
-                              "'head.kernel'); write teachers with fairkd_nb.methods.adadistill.save_teacher.")
-    kernel = sd.pop("head.kernel")
-    if n_classes is not None and kernel.shape[1] != n_classes:
-        raise CheckpointError(f"{path}: teacher head has {kernel.shape[1]} classes, the training data has {n_classes}. "
-                              "Use a teacher trained on the same identities (or dataset parameters).")
-    if emb is not None and kernel.shape[0] != emb:
-        raise CheckpointError(f"{path}: teacher embedding size {kernel.shape[0]} != {emb}.")
-    backbone = build_model(**meta["arch"])
-    bsd = {k[len("backbone."):]: v for k, v in sd.items() if k.startswith("backbone.")}
-    try: backbone.load_state_dict(bsd, strict=True)
-    except RuntimeError as e:
-        raise CheckpointError(f"{path}: backbone weights do not fit {meta['arch']}: {str(e).splitlines()[0]}") from None
-    head = build_head({"arc": "arcface", "cos": "cosface"}[meta.get("margin", "arc")], emb=kernel.shape[0], n_classes=kernel.shape[1],
-                      s=meta.get("s", 64.0), m=meta.get("m", 0.5))
-    head.load_centres(kernel)
-    backbone.eval().requires_grad_(False)
-    return backbone, head.freeze(), meta
-
-class TeacherTooWeakError(RuntimeError):
-    "The teacher fails the sanity check before distillation."
-
-def check_teacher(teacher_acc: float,  # the teacher's validation accuracy (before any distillation step)
-                  *, student_acc: float | None = None,  # val accuracy of the standalone student trained here (if any)
-                  random_acc: float | None = None,  # val accuracy of the teacher's architecture with random weights
-                  min_acc: float | None = None,  # optional absolute floor (paper preset: LFW >= 0.99)
-                  max_below_student: float = 0.01,  # the teacher may trail the standalone student by at most this
-                  min_above_random: float = 0.05,  # ... and must beat a random network by at least this
-                  name: str = "val_acc",
-                 ) -> float:
-    "Raise `TeacherTooWeakError` unless the teacher clearly beats a random network and is not weaker than the student."
-    v = float(teacher_acc)
-    problems = []
-    if random_acc is not None and not v >= random_acc + min_above_random:
-        problems.append(f"it does not beat a random network of its architecture ({random_acc:.4f}) by {min_above_random}")
-    if student_acc is not None and not v >= student_acc - max_below_student:
-        problems.append(f"it is weaker than the standalone student trained on the same data ({student_acc:.4f}, "
-                        f"tolerance {max_below_student})")
-    if min_acc is not None and not v >= min_acc: problems.append(f"it is below the preset's floor {min_acc}")
-    if problems:
-        raise TeacherTooWeakError(f"Teacher check failed: {name} = {v:.4f}, but " + "; ".join(problems) + ". A teacher "
-                                  "this weak (or a random one) would distil noise; train it longer or pass the right teacher_ckpt.")
-    return v
-
 
 # %% ../../nbs/adadistill.ipynb #d0ccf62f
 class CentreStats:
@@ -370,15 +284,17 @@ class CentreStats:
         self._acc.append(d.stats)
         if tr.global_step % self.every: return
         h = d.head
-        n = h.centres.norm(dim=1)
+        n_all = h.centres.norm(dim=1)
+        n = n_all[h.reset_touched()]                   # norms of the centres updated in this window
+        nan = float("nan")
         row = dict(step=tr.global_step, epoch=d.epoch_float, loss=float(sum(v for v in losses.values())),
                    lr=d.optimizers["main"].param_groups[0]["lr"],
                    **{k: float(np.mean([a[k] for a in self._acc])) for k in ("cos", "lam", "alpha")},
-                   norm_min=float(n.min()), norm_mean=float(n.mean()), norm_max=float(n.max()),
-                   visited=float((n > 0.5).float().mean()), checksum=float(h.checksum()[0]))
+                   norm_min=float(n.min()) if len(n) else nan, norm_mean=float(n.mean()) if len(n) else nan,
+                   norm_max=float(n.max()) if len(n) else nan, updated=int(len(n)),
+                   visited=float((n_all > 0.5).float().mean()), checksum=float(h.checksum()[0]))
         self.rows.append(row); self._acc = []
     def on_epoch_end(self, tr, row):
-        tr.distiller.head.check_consistent()
         from fairkd_nb.train import is_main_process
         if tr.run is not None and is_main_process() and self.rows:
             atomic_write_csv(Path(tr.run.path) / "centre_stats.csv", self.frame())
@@ -417,81 +333,6 @@ def train_config(cfg: Mapping, epochs: int, seed: int, device: str = "auto",
                        milestones=ms, gamma=0.1, grad_clip=5.0, seed=seed, device=device,
                        monitor="val_acc", monitor_mode="max")
 
-# %% ../../nbs/adadistill.ipynb #64d5e7b4
-def identity_data(cfg: Mapping, dataset: str = "synth", data_root: str = "", seed: int = 0,
-                  group_props: Sequence[float] = (0.7, 0.1, 0.1, 0.1)) -> dict:
-    "Train / val / test datasets for face recognition; val and test expose a `pairs` table."
-    if dataset == "synth":
-        kw = dict(task="identity", size=cfg["size"], seed=seed, n_folds=cfg["n_folds"])
-        tr = SynthFaces(split="train", n_ids=cfg["n_ids"][0], imgs_per_id=cfg["imgs_per_id"][0], group_props=group_props, **kw)
-        # validation pairs in 2 folds: with 20 identities per subgroup, 5 folds leave cells too small to pair most
-        # impostors within their age bin (74% vs 99%), and age would be a shortcut that the test pairs do not offer
-        va = SynthFaces(split="val", n_ids=cfg["n_ids"][1], imgs_per_id=cfg["imgs_per_id"][1], **{**kw, "n_folds": cfg.get("n_folds_val", cfg["n_folds"])})
-        te = SynthFaces(split="test", n_ids=cfg["n_ids"][2], imgs_per_id=cfg["imgs_per_id"][2], **kw)
-        return dict(train=tr, val=va, test=te, grouping="e")
-    from fairkd_nb.data.real import load_dataset, face_transform
-    if not data_root: raise ValueError(f"dataset={dataset!r} needs data_root=<folder> (see data/README.md).")
-    root = Path(data_root)
-    # no random flip in the dataset: the Distillers flip reproducibly themselves (random_hflip), and the teacher cache
-    # needs deterministic images (it stores the teacher's outputs for each image and its mirror)
-    tr = load_dataset(dataset, root, split="train", size=cfg["size"], transform=face_transform(cfg["size"], flip=False))
-    va = load_dataset("lfw", root / "lfw.bin", size=cfg["size"])
-    te = load_dataset("rfw", root / "rfw", size=cfg["size"]) if (root / "rfw").exists() else va
-    return dict(train=tr, val=va, test=te, grouping="grp")
-
-# %% ../../nbs/adadistill.ipynb #392f81bf
-def embed(model: nn.Module, ds, batch_size: int = 256) -> np.ndarray:
-    "Flip-sum, L2-normalised embeddings of every image of `ds` (N×D float64)."
-    dev = next(model.parameters()).device
-    if hasattr(ds, "images"): return embed_flip_sum(model, ds.images.float().div(127.5).sub(1), batch_size, dev)
-    dl = torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=False)
-    return np.concatenate([embed_flip_sum(model, b["x"], batch_size, dev) for b in dl])
-
-GROUPINGS = {"grp": "subgroup", "e": "group", "g": "gender"}   # column stem -> what it groups by
-
-def pair_metrics(pairs: pd.DataFrame,  # scored pair table (`score`, `label`, group columns, `fold`)
-                 grouping: str = "e",  # the grouping of the headline group_* numbers
-                 fars: Sequence[float] = (1e-1, 1e-2),  # operating points
-                 groupings: Sequence[str] | None = None,  # groupings to report (default: every one the table has)
-                ) -> tuple[dict, dict[str, pd.DataFrame]]:
-    "(flat metrics, {grouping: per-group table}): k-fold accuracy ± its fold SE, then `verification_report` per grouping."
-    import warnings
-    groupings = [g for g in dict.fromkeys([grouping, *(groupings or GROUPINGS)]) if f"{g}1" in pairs.columns]
-    kf = pairs_10fold_accuracy(pairs)
-    fa = np.asarray(kf["fold_acc"], float)
-    m = {"acc": kf["acc"], "acc_se": float(fa.std(ddof=1) / np.sqrt(len(fa))) if len(fa) > 1 else float("nan"),
-         "acc_se_binomial": float(np.sqrt(kf["acc"] * (1 - kf["acc"]) / len(pairs))), "n_pairs": int(len(pairs))}
-    per_all, flat_all = {}, {}
-    for g in groupings:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")                    # small pair sets: low-k TAR warnings are in the table
-            per, flat = verification_report(pairs, grouping=g, fars=fars)
-        per_all[g] = per
-        flat_all.update({k: (float(v) if isinstance(v, (bool, np.bool_)) else v) for k, v in flat.items()})
-    proto = next(k for k in flat_all if k.startswith(f"{grouping}/") and k.endswith("/avg")).split("/")[1]
-    m.update(group_avg=flat_all[f"{grouping}/{proto}/avg"], group_std=flat_all[f"{grouping}/{proto}/std"],
-             group_ser=flat_all[f"{grouping}/{proto}/ser"], group_min=flat_all[f"{grouping}/{proto}/min"],
-             eer=flat_all["pooled/eer"])
-    for f in fars: m[f"tar@{f:.0e}"] = flat_all[f"pooled/tar@{f:.0e}"]
-    m.update({f"acc/{g}": float(a) for g, a in per_all[grouping]["acc"].items()})
-    m.update(flat_all)                                         # every number named with its grouping and protocol
-    return m, per_all
-
-def verification_metrics(model: nn.Module, ds, grouping: str = "e", fars=(1e-1, 1e-2),
-                         groupings: Sequence[str] | None = None) -> tuple[dict, dict[str, pd.DataFrame], pd.DataFrame]:
-    "(flat metrics, {grouping: per-group table}, scored pairs) of `model` on the pairs of `ds` (see `pair_metrics`)."
-    pairs = score_pairs(embed(model, ds), ds.pairs)
-    m, per = pair_metrics(pairs, grouping, fars, groupings)
-    return m, per, pairs
-
-def val_evaluator(ds, grouping: str = "e"):
-    "evaluate(distiller) for `fit`: validation verification accuracy of the student (model selection / monitoring)."
-    def evaluate(d):
-        m, _, _ = verification_metrics(d.student, ds, grouping, fars=(1e-1,), groupings=(grouping,))
-        return {"val_acc": m["acc"], "val_group_std": m["group_std"]}
-    return evaluate
-
-
 # %% ../../nbs/adadistill.ipynb #5ad44883
 STUDENT_METHODS = ("standalone", "kd", "arcdistill", "adadistill_plain", "adadistill")
 ALL_METHODS = ("teacher",) + STUDENT_METHODS
@@ -507,26 +348,6 @@ def _head(kind: str, emb: int, n: int, s: float, m: float | None) -> MarginHead:
     return build_head("arcface" if kind == "arc" else "cosface", emb=emb, n_classes=n, s=s,
                       m=m if m is not None else (0.45 if kind == "arc" else 0.35))
 
-def _fit_or_resume(d: Distiller, data, tcfg, evaluate, run: RunDir, callbacks=()) -> dict:
-    "Train `d` in `run` (resuming when a checkpoint exists); return {'history', 'final'} or load a finished run."
-    done = run.path / "done.json"
-    last = run.checkpoints / "last.safetensors"
-    if done.exists() and last.exists():
-        sd, _ = load_tensors(last)
-        d.load_checkpoint_state_dict(sd)
-        return read_json(done)
-    res = fit(d, data, tcfg, evaluate=evaluate, run=run, resume=last.exists(), callbacks=callbacks)
-    out = {"final": {k: v for k, v in res.final.items() if isinstance(v, (int, float))}}
-    atomic_write_json(done, out)
-    return out
-
-def _write_scores(run: RunDir, pairs: pd.DataFrame, per: Mapping[str, pd.DataFrame]):
-    "Save a model's scored test pairs (`pairs.csv`, read by `viz.verification_explorer`) and its per-group tables."
-    from fairkd_nb.train import is_main_process
-    if not is_main_process(): return
-    atomic_write_csv(run.path / "pairs.csv", pairs)
-    for g, t in per.items(): atomic_write_csv(run.path / f"per_group_{GROUPINGS.get(g, g)}.csv", t, index=True)
-
 def run_seed(seed: int,  # random seed of data order, initialisation and augmentation
              data: Mapping,  # from `identity_data`
              cfg: Mapping,  # from `adadistill_config`
@@ -538,7 +359,7 @@ def run_seed(seed: int,  # random seed of data order, initialisation and augment
     "Train/evaluate every requested method for one seed → {'metrics': {method: {...}}, 'per_group', 'pairs', 'stats'}."
     tr, va, grouping = data["train"], data["val"], data["grouping"]
     n_cls, fars = tr.n_classes, cfg["fars"]
-    evaluate = val_evaluator(va, grouping)
+    evaluate = verification_evaluator(va, grouping)
     sub = lambda name: RunDir(run_root.parent.name, f"{run_root.name}/{name}-s{seed}", root=run_root.parent.parent)
     out = {"metrics": {}, "per_group": {}, "pairs": {}, "stats": {}, "history": {}, "val_acc": {}}
     dev = get_device(device)
@@ -548,7 +369,7 @@ def run_seed(seed: int,  # random seed of data order, initialisation and augment
         model.to(dev).eval()
         mt, per, pairs = verification_metrics(model, data["test"], grouping, fars)
         out["metrics"][name], out["per_group"][name], out["pairs"][name] = mt, per, pairs
-        _write_scores(sub(name), pairs, per)
+        write_scores(sub(name), pairs, per)
 
     # --- teacher: train it here (its own schedule), or load it strictly from teacher_ckpt ---
     t_arch = dict(cfg["teacher"])
@@ -556,17 +377,17 @@ def run_seed(seed: int,  # random seed of data order, initialisation and augment
         seed_everything(seed)
         backbone, head = build_model(**t_arch), _head(margin, t_arch["emb"], n_cls, s, m)
         run = sub("teacher")
-        _fit_or_resume(MarginModel(backbone, head, flip_seed=seed), tr,
-                       train_config(cfg, cfg["epochs_teacher"], seed, device, cfg.get("milestones_teacher")), evaluate, run)
+        teacher_ckpt = str(train_teacher(run, MarginModel(backbone, head, flip_seed=seed), tr,
+                                         train_config(cfg, cfg["epochs_teacher"], seed, device, cfg.get("milestones_teacher")),
+                                         t_arch, evaluate))
         out["history"]["teacher"] = run.history()
-        teacher_ckpt = str(save_teacher(run.checkpoints / "teacher.safetensors", backbone, head, t_arch))
     distil = [x for x in methods if x in ("kd", "arcdistill", "adadistill", "adadistill_plain")]
     if not teacher_ckpt and distil:
         raise CheckpointError("The distillation methods need a teacher: add 'teacher' to methods, or pass "
                               "teacher_ckpt=<path to a teacher .safetensors>.")
     teacher = teacher_head = None
     if teacher_ckpt:                                           # load strictly: a file that does not fit stops here
-        teacher, teacher_head, _ = load_teacher(teacher_ckpt, n_classes=n_cls)
+        teacher, teacher_head, _ = load_teacher(teacher_ckpt, n_classes=n_cls, data=tr)
         teacher.to(dev)
 
     # --- students: the standalone one first, so that the teacher check can compare with it ---
@@ -598,7 +419,7 @@ def run_seed(seed: int,  # random seed of data order, initialisation and augment
                                                   data_id=hash_params(getattr(tr, "params", repr(tr))), device=dev, progress=False)
             d.use_cache(out["cache"])
         run = sub(name)
-        _fit_or_resume(d, tr, train_config(cfg, cfg["epochs"], seed, device), evaluate, run, cbs)
+        fit_stage(d, tr, train_config(cfg, cfg["epochs"], seed, device), evaluate=evaluate, run=run, callbacks=cbs)
         out["history"][name] = run.history()
         if cbs and (run.path / "centre_stats.csv").exists(): out["stats"][name] = pd.read_csv(run.path / "centre_stats.csv")
         out["val_acc"][name] = val_acc(backbone)
