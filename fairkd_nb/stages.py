@@ -44,8 +44,9 @@ def random_hflip(batch: dict, seed: int, step: int, p: float = 0.5) -> dict:
 class FlipAugment:
     "Mixin for a Distiller: `augment` = `random_hflip` seeded by `self.flip_seed` (None: no flip) and the global step."
     flip_seed: int | None = None
+    flip_p: float = 0.5
     def augment(self, batch):
-        return batch if self.flip_seed is None else random_hflip(batch, self.flip_seed, self.global_step)
+        return batch if self.flip_seed is None else random_hflip(batch, self.flip_seed, self.global_step, self.flip_p)
 
 
 # %% ../nbs/12_stages.ipynb #40ef2afb
@@ -89,16 +90,23 @@ def fit_stage(distiller: Distiller,  # the stage's model(s)
               run: RunDir,  # the stage's folder
               evaluate: Callable | None = None,  # validation callback of fit (model selection / monitoring)
               callbacks: Sequence = (),  # fit callbacks
+              checkpoint: str = "last",  # weights left in `distiller`: 'last' epoch or 'best' by the selection rule
              ) -> dict:
-    "Train `distiller` in `run` (resuming a checkpoint), or load the finished stage; → {'final': metrics}."
+    "Train `distiller` in `run` (resuming a checkpoint), or load the finished stage; → {'final', 'best', 'best_epoch'}."
+    if checkpoint not in ("last", "best"): raise ValueError(f"checkpoint={checkpoint!r}; choose 'last' or 'best'")
     last = run.checkpoints / "last.safetensors"
-    if stage_done(run):
-        sd, _ = load_tensors(last)
-        distiller.load_checkpoint_state_dict(sd)
-        return read_json(run.path / "done.json")
-    res = fit(distiller, data, cfg, evaluate=evaluate, run=run, resume=last.exists(), callbacks=callbacks)
-    out = {"final": {k: v for k, v in res.final.items() if isinstance(v, (int, float))}}
-    if is_main_process(): atomic_write_json(run.path / "done.json", out)
+    if stage_done(run): out = read_json(run.path / "done.json")
+    else:
+        res = fit(distiller, data, cfg, evaluate=evaluate, run=run, resume=last.exists(), callbacks=callbacks)
+        out = {"final": {k: v for k, v in res.final.items() if isinstance(v, (int, float))},
+               "best": res.best_metrics, "best_epoch": res.best_epoch}
+        if is_main_process(): atomic_write_json(run.path / "done.json", out)
+    p = run.checkpoints / f"{checkpoint}.safetensors"
+    if checkpoint == "best" and not p.is_file():
+        raise CheckpointError(f"{p} does not exist: the stage selected no best epoch (no evaluate callback or no "
+                              "monitor metric in its TrainConfig); use checkpoint='last'.")
+    sd, _ = load_tensors(p)
+    distiller.load_checkpoint_state_dict(sd)
     return out
 
 
@@ -209,9 +217,10 @@ def train_teacher(run: RunDir,  # the teacher stage's folder
                   cfg: TrainConfig | Mapping,  # training settings
                   arch: Mapping[str, Any],  # build_model kwargs of the backbone
                   evaluate: Callable | None = None, callbacks: Sequence = (),
+                  checkpoint: str = "last",  # the teacher is the 'last' epoch or the 'best' by validation
                  ) -> Path:
     "Train (or resume, or reuse) a teacher stage and write `checkpoints/teacher.safetensors` bound to `data`."
-    fit_stage(distiller, data, cfg, run, evaluate, callbacks)
+    fit_stage(distiller, data, cfg, run, evaluate, callbacks, checkpoint)
     p = run.checkpoints / "teacher.safetensors"
     if is_main_process(): save_teacher(p, distiller.student, getattr(distiller, "head", None), arch, data=data)
     return p
@@ -231,6 +240,7 @@ def pair_metrics(pairs: pd.DataFrame,  # scored pair table (`score`, `label`, gr
                  grouping: str = "e",  # the grouping of the headline group_* numbers
                  fars: Sequence[float] = (1e-1, 1e-2),  # operating points
                  groupings: Sequence[str] | None = None,  # groupings to report (default: every one the table has)
+                 protocol: str = "auto",  # per-group accuracy: auto (BFW global threshold) | insightface10 (RFW) | ...
                 ) -> tuple[dict, dict[str, pd.DataFrame]]:
     "(flat metrics, {grouping: per-group table}): k-fold accuracy ± its fold SE, then `verification_report` per grouping."
     groupings = [g for g in dict.fromkeys([grouping, *(groupings or GROUPINGS)]) if f"{g}1" in pairs.columns]
@@ -242,10 +252,10 @@ def pair_metrics(pairs: pd.DataFrame,  # scored pair table (`score`, `label`, gr
     for g in groupings:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")                    # small pair sets: low-k TAR warnings are in the table
-            per, flat = verification_report(pairs, grouping=g, fars=fars)
+            per, flat = verification_report(pairs, grouping=g, fars=fars, protocol=protocol)
         per_all[g] = per
         flat_all.update({k: (float(v) if isinstance(v, (bool, np.bool_)) else v) for k, v in flat.items()})
-    proto = next(k for k in flat_all if k.startswith(f"{grouping}/") and k.endswith("/avg")).split("/")[1]
+    proto = protocol if protocol != "auto" else next(k for k in flat_all if k.startswith(f"{grouping}/") and k.endswith("/avg")).split("/")[1]
     m.update(group_avg=flat_all[f"{grouping}/{proto}/avg"], group_std=flat_all[f"{grouping}/{proto}/std"],
              group_ser=flat_all[f"{grouping}/{proto}/ser"], group_min=flat_all[f"{grouping}/{proto}/min"],
              eer=flat_all["pooled/eer"])
@@ -255,10 +265,11 @@ def pair_metrics(pairs: pd.DataFrame,  # scored pair table (`score`, `label`, gr
     return m, per_all
 
 def verification_metrics(model: nn.Module, ds, grouping: str = "e", fars=(1e-1, 1e-2),
-                         groupings: Sequence[str] | None = None) -> tuple[dict, dict[str, pd.DataFrame], pd.DataFrame]:
+                         groupings: Sequence[str] | None = None, protocol: str = "auto",
+                        ) -> tuple[dict, dict[str, pd.DataFrame], pd.DataFrame]:
     "(flat metrics, {grouping: per-group table}, scored pairs) of `model` on the pairs of `ds` (see `pair_metrics`)."
     pairs = score_pairs(embed(model, ds), ds.pairs)
-    m, per = pair_metrics(pairs, grouping, fars, groupings)
+    m, per = pair_metrics(pairs, grouping, fars, groupings, protocol)
     return m, per, pairs
 
 def verification_evaluator(ds, grouping: str = "e", model: Callable[[Distiller], nn.Module] = lambda d: d.student):
