@@ -220,9 +220,11 @@ def train_teacher(run: RunDir,  # the teacher stage's folder
                   checkpoint: str = "last",  # the teacher is the 'last' epoch or the 'best' by validation
                  ) -> Path:
     "Train (or resume, or reuse) a teacher stage and write `checkpoints/teacher.safetensors` bound to `data`."
+    reused = stage_done(run)
     fit_stage(distiller, data, cfg, run, evaluate, callbacks, checkpoint)
     p = run.checkpoints / "teacher.safetensors"
-    if is_main_process(): save_teacher(p, distiller.student, getattr(distiller, "head", None), arch, data=data)
+    if is_main_process() and not (reused and p.is_file()):          # a finished stage keeps its teacher file
+        save_teacher(p, distiller.student, getattr(distiller, "head", None), arch, data=data)
     return p
 
 

@@ -1,0 +1,59 @@
+"""MST-KD: the notebook reruns with papermill, a rerun with the same run_id reuses every stage, bad values stop early,
+and a stage whose checkpoint vanished stops instead of continuing with random weights."""
+import glob, json, os, subprocess, sys
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def _papermill(args, out_dir, tmp_path, name="out.ipynb"):
+    env = {**os.environ, "IN_TEST": "1", "OMP_NUM_THREADS": "1"}
+    cmd = [str(BIN / "papermill"), "nbs/mstkd.ipynb", str(tmp_path / name), *args, "-p", "out_dir", str(out_dir),
+           "-p", "run_id", "t", "--no-progress-bar"]
+    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+
+
+def test_papermill_run_then_rerun_reuses_every_stage(tmp_path):
+    out = tmp_path / "runs"
+    r = _papermill(["-p", "adaptor", "dul", "-p", "student_loss", "a_kd"], out, tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    run = out / "mstkd" / "t"
+    res = pd.read_csv(run / "results.csv")
+    models = set(res.model)
+    for m in ("teacher A", "teacher D", "teacher balanced_0", "student standalone (EAF)", "student, single-teacher KD",
+              "student, specialised dul a-KD", "student, balanced dul a-KD"):
+        assert m in models, (m, models)
+    assert res[["Avg", "STD"]].notna().all().all() and res["Avg"].between(0, 100).all()
+    m = json.loads((run / "metrics.json").read_text())
+    assert "student, specialised dul a-KD/Avg" in m
+    for fig in ("teacher_group_heatmap", "per_group_accuracy"): assert (run / "figures" / f"{fig}.png").stat().st_size > 1000
+    # fused targets were written once, inside the teacher cache, as fp16 unit rows for both views
+    fused = glob.glob(str(out / "_cache" / "*" / "derived" / "fused_dul-*" / "meta.json"))
+    assert len(fused) == 2                                                  # specialised and balanced teachers
+    for f in fused:
+        meta = json.loads(Path(f).read_text())
+        assert meta["complete"] and meta["views"] == 2 and meta["dtype"] == "float16"
+    stamp = {p: os.stat(p).st_mtime_ns for p in glob.glob(str(run / "*" / "checkpoints" / "*.safetensors"))}
+    caches = sorted(os.listdir(out / "_cache"))
+    r2 = _papermill(["-p", "adaptor", "dul", "-p", "student_loss", "a_kd"], out, tmp_path, "out2.ipynb")
+    assert r2.returncode == 0, r2.stderr[-3000:]
+    assert {p: os.stat(p).st_mtime_ns for p in stamp} == stamp            # nothing retrained
+    assert sorted(os.listdir(out / "_cache")) == caches                     # nothing re-extracted
+    res2 = pd.read_csv(run / "results.csv")
+    pd.testing.assert_frame_equal(res, res2)                                # same numbers
+    # a finished stage whose selected checkpoint disappeared stops with a clear error
+    [best] = glob.glob(str(run / "adaptor_specialised_dul-s0" / "checkpoints" / "best.safetensors"))
+    os.remove(best)
+    r3 = _papermill(["-p", "adaptor", "dul", "-p", "student_loss", "a_kd"], out, tmp_path, "out3.ipynb")
+    assert r3.returncode != 0 and "best.safetensors" in r3.stderr
+
+
+def test_papermill_refuses_bad_values(tmp_path):
+    r = _papermill(["-p", "adaptor", "sll"], tmp_path / "runs", tmp_path)
+    assert r.returncode != 0 and "Did you mean 'sl'" in r.stderr
+    r = _papermill(["-p", "teacher", "balanced"], tmp_path / "runs", tmp_path)
+    assert r.returncode != 0 and "did you mean 'teachers'" in r.stderr
+    assert not glob.glob(str(tmp_path / "runs/mstkd/*/*/checkpoints/*"))
