@@ -8,7 +8,7 @@ Docs: https://fairkd-nb.github.io/fairkd_nb/bird.html.md"""
 
 # %% ../../nbs/bird.ipynb #146838ce
 from __future__ import annotations
-import difflib, math, time
+import difflib, math, time, warnings
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -214,7 +214,7 @@ class BIRD(ZooDistiller):
         self.optimizers["main"].zero_grad(set_to_none=True)
         sum(losses.values()).backward()
         self.optimizer_step("main")
-        return {**{k: v.detach() for k, v in losses.items()}, **meta}
+        return {**meta, **{k: v.detach() for k, v in losses.items()}}      # the order of the two checks
 
 # %% ../../nbs/bird.ipynb #bbacc17d
 @register_distiller("ad_gradproj")
