@@ -27,9 +27,10 @@ from .data.synth import SynthFaces
 
 
 # %% auto #0
-__all__ = ['GROUPINGS', 'random_hflip', 'FlipAugment', 'MarginModel', 'stage_done', 'fit_stage', 'TeacherDataMismatchError',
-           'data_hash', 'save_teacher', 'load_teacher', 'TeacherTooWeakError', 'check_teacher', 'train_teacher',
-           'embed', 'pair_metrics', 'verification_metrics', 'verification_evaluator', 'write_scores', 'identity_data']
+__all__ = ['RUNTIME_FIELDS', 'GROUPINGS', 'random_hflip', 'FlipAugment', 'MarginModel', 'stage_done', 'stage_settings_hash',
+           'StageSettingsError', 'fit_stage', 'TeacherDataMismatchError', 'data_hash', 'save_teacher', 'load_teacher',
+           'TeacherTooWeakError', 'check_teacher', 'train_teacher', 'embed', 'pair_metrics', 'verification_metrics',
+           'verification_evaluator', 'write_scores', 'identity_data']
 
 # %% ../nbs/12_stages.ipynb #39646e00
 def random_hflip(batch: dict, seed: int, step: int, p: float = 0.5) -> dict:
@@ -84,6 +85,18 @@ def stage_done(run: RunDir) -> bool:
     "Has the stage in `run` finished (done.json and last.safetensors)?"
     return (run.path / "done.json").is_file() and (run.checkpoints / "last.safetensors").is_file()
 
+RUNTIME_FIELDS = ("device", "progress", "num_workers")   # TrainConfig fields that do not change what is trained
+
+def stage_settings_hash(cfg: TrainConfig | Mapping, settings: Mapping | None = None) -> str:
+    "Hash of what a stage trains with: the TrainConfig (minus device/progress/workers) and any extra `settings`."
+    c = cfg if isinstance(cfg, TrainConfig) else TrainConfig.from_dict(cfg)
+    d = {k: v for k, v in c.__dict__.items() if k not in RUNTIME_FIELDS}
+    from fairkd_nb.core import hash_params
+    return hash_params(d, dict(settings or {}))
+
+class StageSettingsError(CheckpointError):
+    "A finished stage is asked to run again with other settings."
+
 def fit_stage(distiller: Distiller,  # the stage's model(s)
               data,  # training data
               cfg: TrainConfig | Mapping,  # the stage's training settings
@@ -91,15 +104,22 @@ def fit_stage(distiller: Distiller,  # the stage's model(s)
               evaluate: Callable | None = None,  # validation callback of fit (model selection / monitoring)
               callbacks: Sequence = (),  # fit callbacks
               checkpoint: str = "last",  # weights left in `distiller`: 'last' epoch or 'best' by the selection rule
+              settings: Mapping | None = None,  # method settings outside cfg (e.g. λ, a start epoch): part of the stage's identity
              ) -> dict:
     "Train `distiller` in `run` (resuming a checkpoint), or load the finished stage; → {'final', 'best', 'best_epoch'}."
     if checkpoint not in ("last", "best"): raise ValueError(f"checkpoint={checkpoint!r}; choose 'last' or 'best'")
     last = run.checkpoints / "last.safetensors"
-    if stage_done(run): out = read_json(run.path / "done.json")
+    sh = stage_settings_hash(cfg, settings)
+    if stage_done(run):
+        out = read_json(run.path / "done.json")
+        if out.get("settings_hash", sh) != sh:        # (stages finished before the hash existed are accepted)
+            raise StageSettingsError(f"{run.path} finished with other settings (hash {out['settings_hash']}, now {sh}): "
+                                     "reusing it would report results of another configuration. Use a new run_id, "
+                                     "or delete the folder to retrain.")
     else:
         res = fit(distiller, data, cfg, evaluate=evaluate, run=run, resume=last.exists(), callbacks=callbacks)
         out = {"final": {k: v for k, v in res.final.items() if isinstance(v, (int, float))},
-               "best": res.best_metrics, "best_epoch": res.best_epoch}
+               "best": res.best_metrics, "best_epoch": res.best_epoch, "settings_hash": sh}
         if is_main_process(): atomic_write_json(run.path / "done.json", out)
     p = run.checkpoints / f"{checkpoint}.safetensors"
     if checkpoint == "best" and not p.is_file():
