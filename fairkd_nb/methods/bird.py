@@ -429,7 +429,7 @@ def run_seed(seed: int,  # seed of data, initialisation and order
         seed_everything(seed)
         d = build_method(name, teacher, build_model(**arch), cfg, meta_data=data["val_meta"])
         run, t0 = sub(name), time.time()
-        fit_stage(d, tr, method_config(name, cfg, seed, device), run, evaluate)
+        fit_stage(d, tr, method_config(name, cfg, seed, device), run, evaluate, settings={"method": name, **cfg})   # a changed later/lambda_f is not a finished stage
         out["time_s"][name] = time.time() - t0
         out["history"][name] = run.history()
         for ck, m in evaluate_checkpoints(d, run, test_eval).items(): out["metrics"][(name, ck)] = m
