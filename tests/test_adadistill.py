@@ -1,6 +1,7 @@
 """AdaDistill: centres identical across processes, exact resume, and the notebook rerun with papermill."""
 import glob, json, os, subprocess, sys
 from pathlib import Path
+from nbrun import papermill
 
 import pytest
 import torch
@@ -12,7 +13,6 @@ from fairkd_nb.train import fit, launch, all_gather_object, get_rank, get_world_
 from fairkd_nb.methods.adadistill import AdaDistill, AdaptiveCentreHead, update_centres
 
 ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
 C, D = 6, 16
 
 
@@ -94,10 +94,7 @@ def test_resume_reproduces_centres_and_losses(tmp_path):
 
 
 def _papermill(args, out_dir, tmp_path):
-    env = {**os.environ, "IN_TEST": "1", "OMP_NUM_THREADS": "1"}
-    cmd = [str(BIN / "papermill"), "nbs/adadistill.ipynb", str(tmp_path / "out.ipynb"), *args, "-p", "out_dir", str(out_dir),
-           "--no-progress-bar"]
-    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    return papermill("adadistill", args, out_dir, tmp_path / "out.ipynb")
 
 
 def test_papermill_rerun_exactly_as_documented(tmp_path):

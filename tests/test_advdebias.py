@@ -2,6 +2,7 @@
 (three optimisers), λ = 0 ≡ the plain framework through `fit`, and the critic option end to end."""
 import glob, json, os, subprocess, sys
 from pathlib import Path
+from nbrun import papermill
 
 import pytest
 import torch
@@ -12,15 +13,10 @@ from fairkd_nb.train import TrainConfig, ToyData, fit
 from fairkd_nb.methods.advdebias import (build_advdebias, advdebias_evaluator, advdebias_config, advdebias_data, run_seed,
                                          results_table, summarise)
 
-ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
 
 
 def _papermill(args, out_dir, tmp_path):
-    env = {**os.environ, "IN_TEST": "1", "OMP_NUM_THREADS": "1"}
-    cmd = [str(BIN / "papermill"), "nbs/advdebias.ipynb", str(tmp_path / "out.ipynb"), *args, "-p", "out_dir", str(out_dir),
-           "--no-progress-bar"]
-    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    return papermill("advdebias", args, out_dir, tmp_path / "out.ipynb")
 
 
 def test_papermill_smoke_rerun(tmp_path):

@@ -2,6 +2,7 @@
 BIRD distiller (two optimisers, the val_meta stream, loss keys that change at epoch `later`)."""
 import glob, json, os, subprocess, sys
 from pathlib import Path
+from nbrun import papermill
 
 import pandas as pd
 import pytest
@@ -12,16 +13,11 @@ from fairkd_nb.models import build_model
 from fairkd_nb.train import fit, ToyData, StopTraining
 from fairkd_nb.methods.bird import BIRD, METHODS, fairness_evaluator, parse_methods
 
-ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
 torch.set_num_threads(1)
 
 
 def _papermill(args, out_dir, tmp_path):
-    env = {**os.environ, "IN_TEST": "1", "OMP_NUM_THREADS": "1"}
-    cmd = [str(BIN / "papermill"), "nbs/bird.ipynb", str(tmp_path / "out.ipynb"), *args, "-p", "out_dir", str(out_dir),
-           "--no-progress-bar"]
-    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    return papermill("bird", args, out_dir, tmp_path / "out.ipynb")
 
 
 def test_papermill_smoke_every_method(tmp_path):

@@ -1,6 +1,7 @@
 """FairGAN: the notebook rerun with papermill, refused parameters, and an exact kill-and-resume of the D/G distiller."""
 import glob, json, os, subprocess, sys
 from pathlib import Path
+from nbrun import papermill
 
 import numpy as np
 import pytest
@@ -12,15 +13,10 @@ from fairkd_nb.train import fit, TrainConfig
 from fairkd_nb.methods.fairgan import (FairGANDistiller, StudentGenerator, FeatureDiscriminator, ToyAttributeNet,
                                        ProceduralTeacher, PairDataset, probe_evaluator, to_uint8, from_uint8)
 
-ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
 
 
 def _papermill(args, out_dir, tmp_path):
-    env = {**os.environ, "IN_TEST": "1", "OMP_NUM_THREADS": "1"}
-    cmd = [str(BIN / "papermill"), "nbs/fairgan.ipynb", str(tmp_path / "out.ipynb"), *args, "-p", "out_dir", str(out_dir),
-           "--no-progress-bar"]
-    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    return papermill("fairgan", args, out_dir, tmp_path / "out.ipynb")
 
 
 def test_papermill_smoke_run_writes_metrics_figures_checkpoints(tmp_path):

@@ -2,18 +2,14 @@
 and a stage whose checkpoint vanished stops instead of continuing with random weights."""
 import glob, json, os, subprocess, sys
 from pathlib import Path
+from nbrun import papermill
 
 import pandas as pd
 
-ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
 
 
 def _papermill(args, out_dir, tmp_path, name="out.ipynb"):
-    env = {**os.environ, "IN_TEST": "1", "OMP_NUM_THREADS": "1"}
-    cmd = [str(BIN / "papermill"), "nbs/mstkd.ipynb", str(tmp_path / name), *args, "-p", "out_dir", str(out_dir),
-           "-p", "run_id", "t", "--no-progress-bar"]
-    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    return papermill("mstkd", [*args, "-p", "run_id", "t"], out_dir, tmp_path / name)
 
 
 def test_papermill_run_then_rerun_reuses_every_stage(tmp_path):
