@@ -7,20 +7,22 @@ Docs: https://fairkd-nb.github.io/fairkd_nb/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #d701d80f
 from __future__ import annotations
-import os, io, json, math, random, tempfile, difflib, contextlib, hashlib, datetime, ast, typing, warnings
+import os, io, re, sys, time, json, math, random, tempfile, difflib, contextlib, hashlib, datetime, ast, typing, warnings
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
 import torch
+from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['PRESETS', 'in_test', 'seed_everything', 'get_device', 'amp_dtype', 'autocast', 'resolve_preset', 'pick',
            'atomic_write_bytes', 'atomic_write_text', 'json_safe', 'atomic_write_json', 'atomic_write_csv', 'read_json',
            'CheckpointError', 'save_tensors', 'load_tensors', 'save_state', 'load_state', 'save_module', 'load_module',
-           'RunDir', 'ParamError', 'coerce_param', 'check_params', 'notebook_params', 'validate_overrides', 'progress',
-           'hash_params', 'repo_root', 'seed_summary', 'mean_std']
+           'RunDir', 'ParamError', 'coerce_param', 'check_params', 'notebook_params', 'validate_overrides',
+           'param_choices', 'check_choice', 'LineProgress', 'progress', 'hash_params', 'repo_root', 'seed_summary',
+           'mean_std', 'runs_root']
 
 # %% ../nbs/00_core.ipynb #84854674
 def in_test() -> bool:
@@ -69,7 +71,7 @@ def autocast(device: str | torch.device = "auto", enabled: bool = True):
     return torch.autocast(device_type=dev.type, dtype=dt)
 
 # %% ../nbs/00_core.ipynb #c674ef58
-PRESETS = ("smoke", "course", "paper")
+PRESETS = ("smoke", "demo", "course", "paper")
 
 def resolve_preset(preset: str = "auto") -> str:
     "Resolve 'auto' to 'smoke' under tests else 'course'; reject unknown names."
@@ -81,7 +83,7 @@ def resolve_preset(preset: str = "auto") -> str:
     return preset
 
 def pick(preset: str, **by_preset):
-    "The value for `preset` among keyword arguments smoke=, course=, paper= (paper falls back to course)."
+    "The value for `preset` among keyword arguments smoke=, demo=, course=, paper= (paper falls back to course)."
     p = resolve_preset(preset)
     if p in by_preset: return by_preset[p]
     if p == "paper" and "course" in by_preset: return by_preset["course"]
@@ -262,6 +264,47 @@ class RunDir:
 
     def __repr__(self): return f"RunDir({str(self.path)!r})"
 
+# %% ../nbs/00_core.ipynb #d081a668
+def _check_report(rows, metrics, claims, figures, fig_dir: Path):
+    if not isinstance(metrics, Mapping) or not metrics: raise ValueError("report: `metrics` must be a non-empty {key: label} dict")
+    if not rows: raise ValueError("report: `rows` is empty; give one row per setting and seed")
+    for r in rows:
+        if "setting" not in r or "seed" not in r: raise ValueError(f"report: every row needs 'setting' and 'seed'; got keys {sorted(r)}")
+        missing = [k for k in metrics if k not in r]
+        if len(missing) == len(metrics): raise ValueError(f"report: row {r['setting']!r} has none of the metrics {list(metrics)}")
+        for k in metrics:
+            v = r.get(k)
+            if v is not None and not isinstance(v, (int, float, np.integer, np.floating)):
+                raise ValueError(f"report: row {r['setting']!r}, metric {k!r} must be a number or None, got {v!r}")
+    for c in claims:
+        miss = {"claim", "paper", "measured", "reproduced"} - set(c)
+        if miss: raise ValueError(f"report: a claim lacks {sorted(miss)}: {c}")
+        if c["reproduced"] not in (True, False, None): raise ValueError(f"report: 'reproduced' must be True, False or None, got {c['reproduced']!r}")
+    for f in figures:
+        if not (fig_dir / (f if f.endswith(".png") else f + ".png")).is_file():
+            raise ValueError(f"report: figure {f!r} is not in {fig_dir}; save it with run.save_fig first")
+
+@patch
+def save_report(self: RunDir,
+                rows: list[Mapping[str, Any]],  # one dict per setting and seed: setting, seed, then metric values
+                metrics: Mapping[str, str],  # headline metrics in order: {key in rows: column label}
+                claims: Iterable[Mapping[str, Any]] = (),  # {claim, paper, measured, reproduced: True/False/None}
+                figures: Iterable[str] = (),  # key figures (names under figures/) for the HTML report
+                title: str | None = None,  # the method's display name (default: the method)
+               ) -> Path:
+    "Validate and write report.json: the rows, headline metrics, checked claims and key figures of this run."
+    rows, claims, figures = [dict(r) for r in rows], [dict(c) for c in claims], [str(f) for f in figures]
+    _check_report(rows, metrics, claims, figures, self.figures)
+    rep = {"title": title or self.method, "metrics": dict(metrics), "rows": rows, "claims": claims,
+           "figures": [f if f.endswith(".png") else f + ".png" for f in figures]}
+    return atomic_write_json(self.path / "report.json", json_safe(rep))
+
+@patch
+def report(self: RunDir) -> dict | None:
+    "The run's report.json, or None when it has none."
+    p = self.path / "report.json"
+    return read_json(p) if p.is_file() else None
+
 # %% ../nbs/00_core.ipynb #982a6ef0
 class ParamError(ValueError):
     "An unknown, mistyped or ill-typed notebook parameter."
@@ -328,12 +371,91 @@ def validate_overrides(path: str | Path, overrides: Mapping[str, Any]) -> dict:
     decl = notebook_params(path)
     unknown = set(overrides) - set(decl)
     if unknown: raise ParamError(f"{Path(path).name}: " + _unknown_msg(unknown, {k: v[0] for k, v in decl.items()}))
-    return {k: coerce_param(k, v, decl[k][0]) for k, v in overrides.items()}
+    out = {k: coerce_param(k, v, decl[k][0]) for k, v in overrides.items()}
+    for k, v in out.items(): check_choice(k, v, decl[k][2], decl[k][1])
+    return out
+
+_CHOICE = re.compile(r"^([A-Za-z0-9_.+\-]+)\s*(?:$|:|\()")
+_NUMBER = re.compile(r"^a number in \[\s*([-+0-9.eE]+)\s*,\s*([-+0-9.eE]+)\s*\]")
+
+def param_choices(help_: str) -> dict | None:
+    "Choices declared at the start of a parameter's help (`a | b | c; ...`): {'values', 'ranges', 'multi'}, or None."
+    head = help_.split(";", 1)[0]
+    if "|" not in head: return None
+    values, ranges = [], []
+    for alt in (a.strip() for a in head.split("|")):
+        if m := _NUMBER.match(alt): ranges.append((float(m[1]), float(m[2]))); continue
+        m = _CHOICE.match(alt)
+        if not m: return None                                 # a free-text alternative: anything goes
+        values.append(m[1])
+    return {"values": values, "ranges": ranges, "multi": "comma-separated" in help_}
+
+def _fits(v, ch) -> bool:
+    if str(v) in ch["values"]: return True
+    try: x = float(v)
+    except (TypeError, ValueError): return False
+    return any(lo <= x <= hi for lo, hi in ch["ranges"])
+
+def check_choice(name: str, value: Any, help_: str, default: Any = None):
+    "Raise `ParamError` when `value` is not among the choices the help of parameter `name` declares."
+    ch = param_choices(help_)
+    if ch is None or value == default or isinstance(value, bool): return
+    parts = [p.strip() for p in str(value).split(",")] if ch["multi"] else [value]
+    bad = [p for p in parts if not _fits(p, ch)]
+    if not bad: return
+    allowed = ch["values"] + [f"a number in [{lo:g}, {hi:g}]" for lo, hi in ch["ranges"]]
+    close = difflib.get_close_matches(str(bad[0]), ch["values"], n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    several = " (or several, comma-separated)" if ch["multi"] else ""
+    raise ParamError(f"Parameter {name!r} got {bad[0]!r}; allowed: {' | '.join(allowed)}{several}.{hint}")
 
 # %% ../nbs/00_core.ipynb #0a473299
-def progress(iterable: Iterable | None = None, desc: str = "", total: int | None = None, leave: bool = False,
+def _hms(s: float) -> str:
+    s = int(round(s)); return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+class LineProgress:
+    "A progress bar as occasional plain lines (`done/total pct elapsed eta`), for logs and `fairkd run`."
+    def __init__(self, iterable=None, desc: str = "", total: int | None = None, every: float | None = None, file=None, **_):
+        self.iterable, self.desc, self.n = iterable, desc, 0
+        if total is None and iterable is not None and hasattr(iterable, "__len__"): total = len(iterable)
+        self.total, self.file = total, file
+        self.every = float(os.environ.get("FAIRKD_PROGRESS_EVERY", 10)) if every is None else every
+        self.t0 = self.last = time.time()
+        self.closed = False
+        self._print()
+    def _print(self):
+        el = time.time() - self.t0
+        if self.total:
+            eta = el / self.n * (self.total - self.n) if self.n else float("nan")
+            msg = f"{self.desc}: {self.n}/{self.total} ({100 * self.n / self.total:.0f}%) {_hms(el)} elapsed" + \
+                  ("" if math.isnan(eta) else f", eta {_hms(eta)}")
+        else: msg = f"{self.desc}: {self.n} done, {_hms(el)} elapsed"
+        print(f"[progress] {msg}", file=self.file or sys.stdout, flush=True)
+        self.last = time.time()
+    def update(self, n: int = 1):
+        self.n += n
+        if time.time() - self.last >= self.every: self._print()
+    def set_postfix(self, *a, **k): pass
+    def set_description(self, desc: str, refresh: bool = True): self.desc = desc
+    def close(self):
+        if not self.closed: self.closed = True; self._print()
+    def __iter__(self):
+        for x in self.iterable:
+            yield x
+            self.update()
+        self.close()
+    def __enter__(self): return self
+    def __exit__(self, *a): self.close()
+    def __len__(self): return self.total or 0
+
+def progress(iterable: Iterable | str | None = None, desc: str = "", total: int | None = None, leave: bool = False,
              disable: bool | None = None, **kw):
-    "A tqdm.auto progress bar, quiet under tests."
+    "A tqdm.auto progress bar, quiet under tests; plain lines when FAIRKD_PROGRESS=lines (a string: one line)."
+    lines = os.environ.get("FAIRKD_PROGRESS") == "lines"
+    if isinstance(iterable, str):                               # a one-line message
+        if lines or not (in_test() if disable is None else disable): print(iterable, flush=True)
+        return None
+    if lines and disable is not True: return LineProgress(iterable, desc=desc, total=total, **kw)
     from tqdm.auto import tqdm
     if disable is None: disable = in_test()
     return tqdm(iterable, desc=desc, total=total, leave=leave, disable=disable, **kw)
@@ -371,3 +493,17 @@ def mean_std(values: Iterable[float | None], fmt: str = "{:.2f}") -> str:
     if s["n"] == 0: return "n/a (n=0)"
     if s["sd"] is None: return f"{fmt.format(s['mean'])} (n={s['n']})"
     return f"{fmt.format(s['mean'])} ± {fmt.format(s['sd'])}"
+
+# %% ../nbs/00_core.ipynb #ea99f477
+def runs_root(out_dir: str | Path = "",  # an explicit runs folder (a notebook's `out_dir` parameter)
+             ) -> Path:
+    "The parent folder of run folders: out_dir, else $FAIRKD_RUNS, else a temp folder under tests, else <repo>/runs."
+    if out_dir: return Path(out_dir)
+    if os.environ.get("FAIRKD_RUNS"): return Path(os.environ["FAIRKD_RUNS"])
+    if in_test():                                        # a fresh scratch folder per process, never the repo's runs/
+        global _TEST_RUNS
+        if _TEST_RUNS is None: _TEST_RUNS = Path(tempfile.mkdtemp(prefix="fairkd_nb-test-runs-"))
+        return _TEST_RUNS
+    return repo_root() / "runs"
+
+_TEST_RUNS = None
