@@ -16,6 +16,24 @@ from fairkd_nb.methods.bird import BIRD, METHODS, fairness_evaluator, parse_meth
 torch.set_num_threads(1)
 
 
+def _check_report(run: Path, n_rows_min: int = 1) -> dict:
+    "report.json of a finished run: valid rows (setting, seed, numbers), every metric in some row, figures on disk."
+    rep = json.loads((run / "report.json").read_text())
+    assert rep["rows"] and len(rep["rows"]) >= n_rows_min and rep["metrics"]
+    for row in rep["rows"]:
+        assert "setting" in row and isinstance(row["seed"], int)
+        for k in rep["metrics"]:
+            assert row.get(k) is None or isinstance(row[k], (int, float)), (row["setting"], k)
+    for k in rep["metrics"]:
+        assert any(isinstance(r.get(k), (int, float)) for r in rep["rows"]), k
+    assert rep["figures"]
+    for f in rep["figures"]:
+        assert (run / "figures" / f).stat().st_size > 1000, f
+    for c in rep["claims"]:
+        assert {"claim", "paper", "measured", "reproduced"} <= set(c) and c["reproduced"] in (True, False, None)
+    return rep
+
+
 def _papermill(args, out_dir, tmp_path):
     return papermill("bird", args, out_dir, tmp_path / "out.ipynb")
 
@@ -44,6 +62,10 @@ def test_papermill_smoke_every_method(tmp_path):
     assert h["train/loss_meta"].isna().tolist() == [True, False]
     assert abs(h["gate/mean"][0] - 0.7310585786) < 1e-6 and abs(h["gate/mean"][1] - 0.7310585786) > 1e-6
     assert h["val_auroc"].notna().all()
+    rep = _check_report(run, n_rows_min=len(METHODS))                       # one row per method (one seed, best checkpoint)
+    assert {r["setting"] for r in rep["rows"]} >= {"BIRD", "BKD"} and {"accuracy", "eo_max", "dp_gap"} <= set(rep["metrics"])
+    assert len(rep["claims"]) == 2 and all(c["reproduced"] is None for c in rep["claims"])   # one seed: not judged
+    assert set(rep["figures"]) == {"accuracy_vs_eo.png", "gate.png"}
 
 
 def test_papermill_refuses_bad_parameters(tmp_path):
@@ -108,3 +130,15 @@ def test_bird_kill_and_resume_bit_identical(tmp_path, kill_epoch):
     assert r_full.history[0]["gate/mean"] == pytest.approx(0.7310585786, abs=1e-7)
     for ck in ("best", "last"):
         assert (tmp_path / "cut/checkpoints" / f"{ck}.safetensors").exists()
+
+
+def test_validate_overrides_names_allowed_values():
+    "The choices in the parameters cell's help are enforced before any kernel starts (`fairkd run`)."
+    from fairkd_nb.core import validate_overrides, ParamError
+    nb = Path(__file__).resolve().parents[1] / "nbs" / "bird.ipynb"
+    with pytest.raises(ParamError, match=r"resnet18 \| resnet34 \| shufflenet_v2") as e:
+        validate_overrides(nb, {"arch": "resnet19"})
+    assert "'resnet19'" in str(e.value) and "Did you mean 'resnet18'" in str(e.value)
+    with pytest.raises(ParamError, match="comma-separated"): validate_overrides(nb, {"method": "bird,bkdd"})
+    with pytest.raises(ParamError, match="demo"): validate_overrides(nb, {"preset": "dmeo"})
+    assert validate_overrides(nb, {"method": "bird,bkd", "arch": "resnet34", "preset": "demo"})["arch"] == "resnet34"

@@ -265,8 +265,9 @@ ARCHS = {  # spec §6 rows (CelebA) and AD settings per architecture
 PAPER_SEEDS = (42, 0, 123, 1, 2)
 DEFAULT_ATTRS = {"synth": ("smiling", "gender"), "celeba": ("Attractive", "Male")}   # (target, sensitive)
 
-def parse_methods(method: str) -> list[str]:
-    "'all', one method or a comma-separated list → the methods to run (checked, with a did-you-mean)."
+def parse_methods(method: str, preset: str = "course") -> list[str]:
+    "'all', 'auto' (bird; under demo vanilla, bkd, bird), one method or a comma-separated list → the methods to run (checked)."
+    if str(method).strip().lower() == "auto": method = "vanilla,bkd,bird" if resolve_preset(preset) == "demo" else "bird"
     names = [m.strip().lower() for m in str(method).split(",") if m.strip()]
     if names == ["all"]: return list(METHODS)
     bad = [m for m in names if m not in METHODS]
@@ -295,6 +296,8 @@ def bird_config(preset: str = "auto", arch: str = "resnet18", dataset: str = "sy
     c = pick(p,
         smoke=dict(size=32, n=(256, 256, 256), width=0.125, epochs=2, batch_size=64, meta_batch=32, n_seeds=1,
                    teacher_check=dict(min_above_random=-1.0)),
+        demo=dict(size=32, n=(2400, 1000, 1000), width=0.25, epochs=6, batch_size=64, meta_batch=64, n_seeds=2,
+                  teacher_check=dict(min_above_random=0.05)),
         course=dict(size=32, n=(4000, 2000, 2000), width=0.25, epochs=10, batch_size=128, meta_batch=128, n_seeds=3,
                     teacher_check=dict(min_above_random=0.05)),
         paper=dict(size=200, n=None, width=1.0, epochs=10, batch_size=128, meta_batch=128, n_seeds=5,
