@@ -14,6 +14,24 @@ from fairkd_nb.methods.advdebias import (build_advdebias, advdebias_evaluator, a
                                          results_table, summarise)
 
 
+def _check_report(run: Path, n_rows_min: int = 1) -> dict:
+    "report.json of a finished run: valid rows (setting, seed, numbers), every metric in some row, figures on disk."
+    rep = json.loads((run / "report.json").read_text())
+    assert rep["rows"] and len(rep["rows"]) >= n_rows_min and rep["metrics"]
+    for row in rep["rows"]:
+        assert "setting" in row and isinstance(row["seed"], int)
+        for k in rep["metrics"]:
+            assert row.get(k) is None or isinstance(row[k], (int, float)), (row["setting"], k)
+    for k in rep["metrics"]:
+        assert any(isinstance(r.get(k), (int, float)) for r in rep["rows"]), k
+    assert rep["figures"]
+    for f in rep["figures"]:
+        assert (run / "figures" / f).stat().st_size > 1000, f
+    for c in rep["claims"]:
+        assert {"claim", "paper", "measured", "reproduced"} <= set(c) and c["reproduced"] in (True, False, None)
+    return rep
+
+
 
 def _papermill(args, out_dir, tmp_path):
     return papermill("advdebias", args, out_dir, tmp_path / "out.ipynb")
@@ -41,6 +59,10 @@ def test_papermill_smoke_rerun(tmp_path):
     assert (run / "teacher-s0" / "checkpoints" / "teacher.safetensors").exists()
     assert {"seed", "model", "ckpt", "D", "D_study", "eo", "macro_f1", "amplification"} <= set(
         (run / "results.csv").read_text().splitlines()[0].split(","))
+    rep = _check_report(run, n_rows_min=4)                                  # teacher, vanilla, RKD λ=0 and λ=0.5
+    assert {"accuracy", "D", "amplification"} <= set(rep["metrics"])
+    assert {r["setting"] for r in rep["rows"]} == {"teacher", "vanilla student (CE)", "RKD + grl λ=0", "RKD + grl λ=0.5"}
+    assert [c["claim"][:2] for c in rep["claims"]] == ["T1", "T2", "T3"] and all(c["reproduced"] is None for c in rep["claims"])
 
 
 def test_papermill_refuses_bad_parameters(tmp_path):
@@ -136,3 +158,15 @@ def test_critic_option_end_to_end(tmp_path):
     assert "train/loss_adv" in h.columns
     s = summarise(t)
     assert not s.collapse.any() or s[s.collapse].lam.gt(0).all()
+
+
+def test_validate_overrides_names_allowed_values():
+    "The choices in the parameters cell's help are enforced before any kernel starts (`fairkd run`)."
+    from fairkd_nb.core import validate_overrides, ParamError
+    nb = Path(__file__).resolve().parents[1] / "nbs" / "advdebias.ipynb"
+    with pytest.raises(ParamError, match=r"ckd \| rkd \| ctkd \| kdpp \| all") as e:
+        validate_overrides(nb, {"kd": "rkd,ctdk"})
+    assert "'ctdk'" in str(e.value) and "comma-separated" in str(e.value)
+    with pytest.raises(ParamError, match=r"none \| grl \| critic"): validate_overrides(nb, {"adversary": "gril"})
+    with pytest.raises(ParamError, match=r"synth \| wider \| cifar100"): validate_overrides(nb, {"dataset": "celeba"})
+    assert validate_overrides(nb, {"kd": "ckd,kdpp", "adv_input": "pooled", "preset": "demo"})["kd"] == "ckd,kdpp"
