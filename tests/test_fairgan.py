@@ -14,6 +14,24 @@ from fairkd_nb.methods.fairgan import (FairGANDistiller, StudentGenerator, Featu
                                        ProceduralTeacher, PairDataset, probe_evaluator, to_uint8, from_uint8)
 
 
+def _check_report(run: Path, n_rows_min: int = 1) -> dict:
+    "report.json of a finished run: valid rows (setting, seed, numbers), every metric in some row, figures on disk."
+    rep = json.loads((run / "report.json").read_text())
+    assert rep["rows"] and len(rep["rows"]) >= n_rows_min and rep["metrics"]
+    for row in rep["rows"]:
+        assert "setting" in row and isinstance(row["seed"], int)
+        for k in rep["metrics"]:
+            assert row.get(k) is None or isinstance(row[k], (int, float)), (row["setting"], k)
+    for k in rep["metrics"]:
+        assert any(isinstance(r.get(k), (int, float)) for r in rep["rows"]), k
+    assert rep["figures"]
+    for f in rep["figures"]:
+        assert (run / "figures" / f).stat().st_size > 1000, f
+    for c in rep["claims"]:
+        assert {"claim", "paper", "measured", "reproduced"} <= set(c) and c["reproduced"] in (True, False, None)
+    return rep
+
+
 
 def _papermill(args, out_dir, tmp_path):
     return papermill("fairgan", args, out_dir, tmp_path / "out.ipynb")
@@ -45,6 +63,10 @@ def test_papermill_smoke_run_writes_metrics_figures_checkpoints(tmp_path):
     assert sampler["race4_gender"]["cell_by"] == ["group", "gender"]
     labels = (run / "seed0" / "teacher_labels.csv").read_text().splitlines()[0].split(",")
     assert {"id", "source", "detected", "n_faces", "group", "p_group_0", "p_gender_1"} <= set(labels)
+    rep = _check_report(run, n_rows_min=6)                                  # teacher, pool, four students
+    assert {"ne", "ne_gender", "ne_age", "paired_l1"} <= set(rep["metrics"])
+    assert len({r["setting"] for r in rep["rows"]}) == 6
+    assert len(rep["claims"]) == 4 and all(c["reproduced"] is None for c in rep["claims"])   # one seed: not judged
 
 
 def test_papermill_refuses_bad_balance_and_missing_teacher(tmp_path):
@@ -105,3 +127,14 @@ def test_resume_gan_distiller_bit_identical(tmp_path, kill_epoch):
     # the loss keys of both halves are logged; the fairness term only once its weight is positive (epoch >= 1)
     assert "train/loss_d" in r_full.history[0] and "train/loss_fair" not in r_full.history[0]
     assert "train/loss_fair" in r_full.history[2] and r_full.history[2]["lr/d"] != r_full.history[2]["lr"]
+
+
+def test_validate_overrides_names_allowed_values():
+    "The choices in the parameters cell's help are enforced before any kernel starts (`fairkd run`)."
+    from fairkd_nb.core import validate_overrides, ParamError
+    nb = Path(__file__).resolve().parents[1] / "nbs" / "fairgan.ipynb"
+    with pytest.raises(ParamError, match=r"none \| race4 \| race4_gender") as e:
+        validate_overrides(nb, {"balance": "race5"})
+    assert "'race5'" in str(e.value)
+    with pytest.raises(ParamError, match=r"32 \| 64"): validate_overrides(nb, {"size": 48})
+    assert validate_overrides(nb, {"balance": "none", "size": 64, "preset": "demo", "teacher": "/any/path.py"})["size"] == 64
