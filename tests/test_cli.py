@@ -44,9 +44,9 @@ def test_run_one_folder_with_live_progress(toy_nb, tmp_path, venv_bin):
     assert not (ROOT / "runs" / "toy").exists()
     # a rerun of the same notebook and preset shows an ETA from the earlier run's cell durations
     r = _fairkd(venv_bin, "run", toy_nb, "--out-dir", tmp_path / "mine", "--with-tests")
-    assert r.returncode == 0 and "[cell 6/6" in r.stdout, r.stdout          # --with-tests keeps the test cell
+    assert r.returncode == 0 and "[cell 1/6" in r.stdout, r.stdout          # --with-tests keeps the test cell
     r = _fairkd(venv_bin, "run", toy_nb, "--out-dir", tmp_path / "mine")
-    assert r.returncode == 0 and "eta " in r.stdout and "from an earlier run" in r.stdout, r.stdout
+    assert r.returncode == 0 and ", eta 0:" in r.stdout and "ETA from an earlier run" in r.stdout, r.stdout
 
 def test_error_inside_notebook_is_one_line_and_marks_the_run(toy_nb, tmp_path, venv_bin):
     r = _fairkd(venv_bin, "run", toy_nb, "-p", "fail", "True", "--out-dir", tmp_path / "runs", "--run-id", "bad", "-q")
