@@ -414,15 +414,14 @@ def _hms(s: float) -> str:
     s = int(round(s)); return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
 
 class LineProgress:
-    "A progress bar as occasional plain lines (`done/total pct elapsed eta`), for logs and `fairkd run`."
+    "A progress bar as occasional plain lines (`done/total pct elapsed eta`) every `every` seconds, for logs and `fairkd run`."
     def __init__(self, iterable=None, desc: str = "", total: int | None = None, every: float | None = None, file=None, **_):
         self.iterable, self.desc, self.n = iterable, desc, 0
         if total is None and iterable is not None and hasattr(iterable, "__len__"): total = len(iterable)
         self.total, self.file = total, file
         self.every = float(os.environ.get("FAIRKD_PROGRESS_EVERY", 10)) if every is None else every
         self.t0 = self.last = time.time()
-        self.closed = False
-        self._print()
+        self.closed, self.shown = False, None              # shown: the count last printed
     def _print(self):
         el = time.time() - self.t0
         if self.total:
@@ -431,14 +430,16 @@ class LineProgress:
                   ("" if math.isnan(eta) else f", eta {_hms(eta)}")
         else: msg = f"{self.desc}: {self.n} done, {_hms(el)} elapsed"
         print(f"[progress] {msg}", file=self.file or sys.stdout, flush=True)
-        self.last = time.time()
+        self.last, self.shown = time.time(), self.n
     def update(self, n: int = 1):
         self.n += n
         if time.time() - self.last >= self.every: self._print()
     def set_postfix(self, *a, **k): pass
     def set_description(self, desc: str, refresh: bool = True): self.desc = desc
-    def close(self):
-        if not self.closed: self.closed = True; self._print()
+    def close(self):                                   # a final line only when a line was printed before
+        if not self.closed:
+            self.closed = True
+            if self.shown is not None and self.shown != self.n: self._print()
     def __iter__(self):
         for x in self.iterable:
             yield x

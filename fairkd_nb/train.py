@@ -19,7 +19,7 @@ import torch.nn.functional as F
 import torch.distributed as dist
 
 from .core import (seed_everything, get_device, autocast, RunDir, save_module, load_module, save_state,
-                            load_state, save_tensors, load_tensors, progress, CheckpointError, atomic_write_json)
+                            load_state, save_tensors, load_tensors, progress, CheckpointError, atomic_write_json, _hms)
 from .cache import teacher_forward, TeacherCache
 from fastcore.basics import patch
 
@@ -1091,15 +1091,28 @@ def fit(self: Trainer, resume: bool = False) -> FitResult:
     start = self.prepare(resume)
     self.distiller.train()
     self._call("on_fit_start")
+    t0 = time.time()
     try:
         for epoch in range(start, self.cfg.epochs):
             row = self.run_epoch(epoch)
             if row is None: break
             improved = self.evaluate_and_select(epoch, row)
+            self.progress_line(epoch, start, t0)
             if self.end_epoch(epoch, row, improved): break
     finally:
         self._call("on_fit_end")
     return self.result()
+
+@patch
+def progress_line(self: Trainer, epoch: int, start: int, t0: float):
+    "Under `fairkd run` (FAIRKD_PROGRESS=lines): one line per epoch with the training's ETA and the monitored metric."
+    if os.environ.get("FAIRKD_PROGRESS") != "lines" or not is_main_process(): return
+    done, total = epoch + 1 - start, self.cfg.epochs - start
+    el = time.time() - t0
+    name = "fit" if self.run is None else f"fit {self.run.method}/{self.run.run_id}"
+    mon = f"; {self.select.metric} {self.best:.4g} (best)" if self.best is not None and self.select.metric else ""
+    print(f"[progress] {name}: epoch {epoch + 1}/{self.cfg.epochs} ({100 * (epoch + 1) / self.cfg.epochs:.0f}%) "
+          f"{_hms(el)} elapsed, eta {_hms(el / done * (total - done))}{mon}", flush=True)
 
 @patch
 def result(self: Trainer) -> FitResult:
