@@ -26,10 +26,10 @@ from .metrics import classification_fairness
 from .viz import kit_style, group_color, source_colors
 
 # %% auto #0
-__all__ = ['GENDERS', 'CELLS', 'MODELS', 'MODEL_LABELS', 'METRIC_KEYS', 'AXES', 'T_KEYS', 'cell_name', 'cell_shares',
-           'cell_counts', 'ArrayData', 'training_subset', 'entry_key', 'SettingsMismatch', 'ExperimentCache',
-           'KDWithEO', 'predict_scores', 'score_metrics', 'train_model', 'run_setting', 'grid_table', 'setting_figure',
-           'png_output', 'explorer_values', 'bias_explorer', 'show_figure', 'show_explorer', 'grid_figure',
+__all__ = ['GENDERS', 'CELLS', 'MODELS', 'MODEL_LABELS', 'METRIC_KEYS', 'T_KEYS', 'cell_name', 'cell_shares', 'cell_counts',
+           'ArrayData', 'training_subset', 'entry_key', 'SettingsMismatch', 'ExperimentCache', 'KDWithEO',
+           'predict_scores', 'score_metrics', 'train_model', 'run_setting', 'grid_table', 'setting_figure',
+           'png_output', 'bias_explorer', 'temperature_explorer', 'show_figure', 'show_explorer', 'grid_figure',
            'temperature_rows', 'temperature_summary', 'temperature_figure']
 
 # %% ../nbs/tutorials/bias_in_kd.ipynb #94f86bb0
@@ -147,7 +147,7 @@ def _net(spec: Mapping, size: int) -> torch.nn.Module:
 
 def _cfg(st: Mapping, seed: int) -> TrainConfig:
     return TrainConfig(epochs=st["epochs"], batch_size=st["batch_size"], optimizer="adam", lr=st["lr"], seed=seed,
-                       device="cpu", progress=False)
+                       schedule="cosine", device="cpu", progress=False)
 
 @torch.no_grad()
 def predict_scores(model: torch.nn.Module, x: torch.Tensor, bs: int = 1000) -> np.ndarray:
@@ -288,62 +288,71 @@ def png_output(fig: Figure, dpi: int = 80) -> dict:
     return {"output_type": "display_data", "metadata": {},
             "data": {"image/png": base64.b64encode(buf.getvalue()).decode(), "text/plain": "<Figure>"}}
 
-AXES = {"imbalance": "majority", "correlation": "rho", "temperature": "T"}
+def _html_output(html: str) -> dict:
+    return {"output_type": "display_data", "metadata": {}, "data": {"text/html": html, "text/plain": html}}
 
-def explorer_values(store: ExperimentCache, axis: str, seed: int, fixed: Mapping) -> list[float]:
-    "The cached values along `axis` with the other knobs at `fixed` (imbalance at ρ = 0.5, correlation at 50% men, T at t_point)."
-    if axis not in AXES: raise ValueError(f"axis={axis!r}; choose one of {list(AXES)}")
-    if axis == "temperature":
-        es = store.select(model="kd", majority=fixed["majority"], rho=fixed["rho"], seed=seed)
-        return sorted({e["T"] for e in es})
-    other = "rho" if axis == "imbalance" else "majority"
-    es = store.select(model="teacher", seed=seed, **{other: fixed[other]})
-    return sorted({e[AXES[axis]] for e in es})
-
-def bias_explorer(store: ExperimentCache,
-                  axis: str = "imbalance",  # imbalance | correlation | temperature: what the slider moves
-                  seed: int = 0,
-                  fixed: Mapping | None = None,  # the other knobs: {'majority': .., 'rho': ..}
-                  models: Sequence[str] = MODELS,  # the model buttons (temperature: KD students only)
-                  dpi: int = 80):
-    "An ipywidgets panel over the cached experiments: a slider along `axis`, model buttons, and `setting_figure` as PNG."
+def _panel(children: list, controls: dict, draw: Callable, dpi: int):
+    "A VBox of `children` + an Output; `draw(values) -> Figure | str` (a str is a message) runs on every change."
     import ipywidgets as W
-    fixed = {"majority": 0.5, "rho": 0.5, **dict(fixed or {})}
-    vals = explorer_values(store, axis, seed, fixed)
-    if not vals: raise ValueError(f"no cached experiments along {axis!r} at {fixed} for seed {seed}")
-    fmt = {"imbalance": lambda v: f"{v:.0%} M", "correlation": lambda v: f"ρ = {v:g}", "temperature": lambda v: f"T = {v:g}"}[axis]
-    default = fixed[AXES[axis]] if axis != "temperature" else store.settings["T"]
-    slider = W.SelectionSlider(options=[(fmt(v), v) for v in vals], value=default if default in vals else vals[0],
-                               description=axis, continuous_update=False, style={"description_width": "initial"},
-                               layout=W.Layout(width="420px"))
-    if axis == "temperature":
-        seeds = sorted({e["seed"] for e in store.select(model="kd", majority=fixed["majority"], rho=fixed["rho"])})
-        second = W.Dropdown(options=seeds, value=seed if seed in seeds else seeds[0], description="seed")
-        models = ("kd",)
-    else:
-        second = W.ToggleButtons(options=[(MODEL_LABELS[m], m) for m in models], value="kd" if "kd" in models else models[0],
-                                 description="model")
     out = W.Output(layout=W.Layout(min_height="340px"))
     state: dict[str, Any] = {}
-
     def update(*_):
-        v = slider.value
-        if axis == "temperature": model, sd, q, r, T = "kd", second.value, fixed["majority"], fixed["rho"], v
-        else:
-            model, sd, T = second.value, seed, None
-            q, r = (v, fixed["rho"]) if axis == "imbalance" else (fixed["majority"], v)
-        fig = setting_figure(store, model, q, r, sd, T=T)
+        vals = {k: c.value for k, c in controls.items()}
+        fig = draw(vals)
+        state.clear(); state.update(vals)
+        if isinstance(fig, str):
+            out.outputs = (_html_output(fig),); state.update(missing=fig, figure=None, png=None); return
         out.outputs = (png_output(fig, dpi),)
-        state.clear(); state.update(value=v, model=model, seed=sd, majority=q, rho=r, T=T, figure=fig,
-                                    png=out.outputs[0]["data"]["image/png"])
-
-    slider.observe(update, names="value"); second.observe(update, names="value")
-    ui = W.VBox([W.HBox([slider, second]) if axis == "temperature" else slider, *(() if axis == "temperature" else (second,)), out])
+        state.update(figure=fig, png=out.outputs[0]["data"]["image/png"])
+    for c in controls.values(): c.observe(update, names="value")
+    ui = W.VBox([*children, out])
     ui.add_class("fairkd-explorer")
-    ui.controls = {"slider": slider, "model" if axis != "temperature" else "seed": second}
-    ui.output, ui.state, ui.update = out, state, update
+    ui.controls, ui.output, ui.state, ui.update = controls, out, state, update
     update()
     return ui
+
+def _slider(W, name: str, values: Sequence[float], fmt: Callable, value: float):
+    return W.SelectionSlider(options=[(fmt(v), v) for v in values], value=value if value in values else values[0],
+                             description=name, continuous_update=True, style={"description_width": "initial"},
+                             layout=W.Layout(width="440px"))
+
+def bias_explorer(store: ExperimentCache,
+                  seed: int = 0,  # the grid's seed
+                  start: Mapping | None = None,  # initial {'majority', 'rho', 'model'} (default 0.5, 0.5, 'kd')
+                  models: Sequence[str] = MODELS,  # the model buttons
+                  dpi: int = 80):
+    "An ipywidgets panel over the cached grid: sliders 'imbalance' and 'correlation', model buttons, `setting_figure` as PNG."
+    import ipywidgets as W
+    st = {"majority": 0.5, "rho": 0.5, "model": "kd", **dict(start or {})}
+    es = store.select(model="teacher", seed=seed)
+    qs, rs = sorted({e["majority"] for e in es}), sorted({e["rho"] for e in es})
+    if not qs: raise ValueError(f"no cached grid for seed {seed} in {store.path}")
+    imb = _slider(W, "imbalance", qs, lambda v: f"{v:.0%} men", st["majority"])
+    cor = _slider(W, "correlation", rs, lambda v: f"ρ = {v:g}", st["rho"])
+    mod = W.ToggleButtons(options=[(MODEL_LABELS[m], m) for m in models], value=st["model"] if st["model"] in models else models[0],
+                          description="model")
+    def draw(v):
+        T = store.settings["T"] if v["model"] in ("kd", "kd_eo") else None
+        if entry_key(v["model"], v["imbalance"], v["correlation"], seed, T) not in store:
+            return f"<b>{MODEL_LABELS[v['model']]}</b> at {v['imbalance']:.0%} men, ρ = {v['correlation']:g} is not in the cache."
+        return setting_figure(store, v["model"], v["imbalance"], v["correlation"], seed, T=T)
+    return _panel([imb, cor, mod], {"imbalance": imb, "correlation": cor, "model": mod}, draw, dpi)
+
+def temperature_explorer(store: ExperimentCache, majority: float, rho: float,  # the setting of the temperature study
+                         seed: int = 0,  # initial seed
+                         dpi: int = 80):
+    "An ipywidgets panel over the cached KD students of one setting: slider 'temperature', seed menu, `setting_figure` as PNG."
+    import ipywidgets as W
+    es = store.select(model="kd", majority=majority, rho=rho)
+    Ts, seeds = sorted({e["T"] for e in es}), sorted({e["seed"] for e in es})
+    if not Ts: raise ValueError(f"no cached KD students at {majority:.0%} men, ρ = {rho:g}")
+    tem = _slider(W, "temperature", Ts, lambda v: f"T = {v:g}", store.settings["T"])
+    sd = W.Dropdown(options=seeds, value=seed if seed in seeds else seeds[0], description="seed")
+    def draw(v):
+        if entry_key("kd", majority, rho, v["seed"], v["temperature"]) not in store:
+            return f"KD at T = {v['temperature']:g}, seed {v['seed']} is not in the cache."
+        return setting_figure(store, "kd", majority, rho, v["seed"], T=v["temperature"])
+    return _panel([tem, sd], {"temperature": tem, "seed": sd}, draw, dpi)
 
 def show_figure(fig: Figure, dpi: int = 80) -> None:
     "Display a matplotlib Figure as PNG in any kernel (also headless, where no inline backend is registered)."
@@ -358,23 +367,26 @@ def show_explorer(ui) -> None:
     display(bundle, raw=True)
 
 # %% ../nbs/tutorials/bias_in_kd.ipynb #4759f2df
-def grid_figure(store: ExperimentCache, seed: int, figsize=(12, 7)) -> Figure:
-    "EO gap and worst-cell accuracy along imbalance (ρ = 0.5) and correlation (50% men), one line per model."
+def grid_figure(store: ExperimentCache, seed: int, panel=(4.2, 3.2)) -> Figure:
+    "EO gap and worst-cell accuracy against the imbalance, one column per ρ, one line per model."
     df = grid_table(store, seed)
+    rs = sorted(df.rho.unique())
     cols = source_colors(list(MODEL_LABELS.values()))
     with kit_style():
-        fig = Figure(figsize=figsize, layout="constrained"); axes = fig.subplots(2, 2, sharey="row")
-        for j, (axis, fix, xcol, xlabel) in enumerate((("imbalance", ("rho", 0.5), "imbalance", "share of men in training"),
-                                                       ("correlation", ("imbalance", 0.5), "rho", "ρ = P(smiling = gender cue) in training"))):
-            d = df[df[fix[0]] == fix[1]]
+        fig = Figure(figsize=(panel[0] * len(rs), panel[1] * 2), layout="constrained")
+        axes = fig.subplots(2, len(rs), sharey="row", squeeze=False)
+        for j, r in enumerate(rs):
+            d = df[df.rho == r]
             for m in MODEL_LABELS.values():
-                dm = d[d.model == m].sort_values(xcol)
-                for i, (k, lab) in enumerate((("eo_max", "EO gap (max of TPR, FPR gaps)"), ("worst_group_acc", "worst (y, s) cell accuracy"))):
-                    axes[i, j].plot(dm[xcol], dm[k], "o-", color=cols[m], label=m)
-                    axes[i, j].set(ylabel=lab if j == 0 else None, xlabel=xlabel)
-            axes[0, j].set_title(f"dial: {axis}")
-        axes[0, 0].legend(fontsize=9)
-        fig.suptitle(f"SynthFaces attribute task, seed {seed}: the four models along the two dials", fontsize=12)
+                dm = d[d.model == m].sort_values("imbalance")
+                for i, k in enumerate(("eo_max", "worst_group_acc")):
+                    axes[i, j].plot(dm.imbalance, dm[k], "o-", color=cols[m], label=m)
+            axes[0, j].set_title(f"ρ = {r:g}")
+            axes[1, j].set_xlabel("share of men in training")
+            for i in range(2): axes[i, j].set_xticks(sorted(d.imbalance.unique()))
+        axes[0, 0].set_ylabel("EO gap (max of TPR, FPR gaps)"); axes[1, 0].set_ylabel("worst (y, s) cell accuracy")
+        axes[0, 0].legend(fontsize=8)
+        fig.suptitle(f"SynthFaces attribute task, seed {seed}: the four models over the grid", fontsize=12)
     return fig
 
 # %% ../nbs/tutorials/bias_in_kd.ipynb #20953f91

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from nbrun import papermill
 
-from fairkd_nb.tutorial import (MODELS, CELLS, ExperimentCache, bias_explorer, cell_name, entry_key, setting_figure,
-                                show_explorer)
+from fairkd_nb.tutorial import (MODELS, CELLS, ExperimentCache, bias_explorer, temperature_explorer, cell_name, entry_key,
+                                setting_figure)
 
-GRID = [(0.5, 0.5), (0.5, 0.9), (0.9, 0.5)]       # smoke: imbalance {0.5, 0.9} at rho 0.5, rho {0.5, 0.9} at 50% men
+GRID = [(q, r) for q in (0.5, 0.9) for r in (0.5, 0.9)]       # smoke: imbalance {0.5, 0.9} x rho {0.5, 0.9}
 TEMPS, SEEDS_T, T0 = (1.0, 2.0, 4.0, 8.0), (0, 1), 4.0
 
 
@@ -50,7 +50,7 @@ def test_cache_figures_and_metrics(smoke):
             assert 0.0 <= m[key] <= 1.0, (k, key)
         yhat = np.asarray(e["scores"]) >= 0.5                             # the metrics are those of the stored scores
         assert abs(m["accuracy"] - float((yhat == np.asarray(d["test"]["y"])).mean())) < 1e-9, k
-    for f in ("grid_summary", "temperature_gaps", "explorer_imbalance_default", "explorer_correlation_max",
+    for f in ("grid_summary", "temperature_gaps", "explorer_default", "explorer_most_biased",
               "softmax_temperature", "synthfaces_cells"):
         assert (run / "figures" / f"{f}.png").stat().st_size > 5000, f
     met = json.loads((run / "metrics.json").read_text())
@@ -71,8 +71,8 @@ def test_static_explorer_pictures_in_the_executed_notebook(smoke):
     tmp, _ = smoke
     bundles = [o["data"] for _, o in _outputs(tmp / "out.ipynb") if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
     assert len(bundles) == 3 and all(len(b.get("image/png", "")) > 5000 for b in bundles)
-    imb, rho, temp = (b["image/png"] for b in bundles)
-    assert imb != rho and rho == temp          # ρ = 0.9 shown by the correlation explorer = T 4, seed 0 of the temperature one
+    default, biased, temp = (b["image/png"] for b in bundles)
+    assert len({default, biased, temp}) == 3
 
 
 def test_rerun_loads_the_cache_and_refuses_other_settings(smoke, tmp_path):
@@ -84,7 +84,7 @@ def test_rerun_loads_the_cache_and_refuses_other_settings(smoke, tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     text = _text(tmp_path / "again.ipynb")
     n_all = len(json.loads(before)["entries"])
-    assert f"grid: 3 settings, 0 models trained now, {n_all} entries cached" in text       # nothing retrained
+    assert f"grid: 4 settings, 0 models trained now, {n_all} entries cached" in text       # nothing retrained
     assert "; 0 models trained now" in text.split("temperature study:")[1]
     assert json.loads((runs / "tutorial" / "t1" / "experiments.json").read_bytes()) == json.loads(before)
     r = papermill("tutorials/bias_in_kd", ["-p", "run_id", "t1", "-p", "lambda_eo", "2.0"], runs, tmp_path / "other.ipynb")
@@ -96,28 +96,29 @@ def test_explorer_redraws_from_the_cache_alone(smoke, tmp_path):
     _, run = smoke
     shutil.copy(run / "experiments.json", tmp_path / "experiments.json")     # the cache file only
     store = ExperimentCache(tmp_path / "experiments.json")
-    ui = bias_explorer(store, "imbalance", seed=0, fixed={"rho": 0.5})
-    slider = ui.children[0]
+    ui = bias_explorer(store, seed=0)
+    slider = ui.children[0]                                                    # the explorer's first control
     assert slider.description == "imbalance" and type(slider).__name__ in ("SelectionSlider", "IntSlider")
-    assert "fairkd-explorer" in ui._dom_classes
-    assert [v for _, v in slider.options] == [0.5, 0.9]
+    assert "fairkd-explorer" in ui._dom_classes and ui.controls["imbalance"] is slider
+    assert [v for _, v in slider.options] == [0.5, 0.9] and ui.controls["correlation"].value == 0.5
     png0 = ui.output.outputs[0]["data"]["image/png"]
     slider.value = 0.9
     png1 = ui.output.outputs[0]["data"]["image/png"]
-    assert png1 != png0 and ui.state["majority"] == 0.9 and ui.state["model"] == "kd"
+    assert png1 != png0 and ui.state["imbalance"] == 0.9 and ui.state["model"] == "kd"
     bars = [p.get_height() for p in ui.state["figure"].axes[0].patches[:len(CELLS)]]   # the figure shows the new entry
     m = store[entry_key("kd", 0.9, 0.5, 0, T0)]["metrics"]
     assert bars == pytest.approx([m[f"acc/{cell_name(*c)}"] for c in CELLS])
     ui.controls["model"].value = "teacher"
     assert ui.output.outputs[0]["data"]["image/png"] not in (png0, png1) and ui.state["model"] == "teacher"
-    slider.value = 0.5; ui.controls["model"].value = "kd"
+    ui.controls["correlation"].value = 0.9
+    assert ui.state["correlation"] == 0.9 and ui.state["png"] is not None
+    slider.value = 0.5; ui.controls["correlation"].value = 0.5; ui.controls["model"].value = "kd"
     assert ui.output.outputs[0]["data"]["image/png"] == png0                    # deterministic: same view, same picture
-    rho = bias_explorer(store, "correlation", seed=0, fixed={"majority": 0.5})
-    assert rho.children[0].description == "correlation" and [v for _, v in rho.children[0].options] == [0.5, 0.9]
-    t = bias_explorer(store, "temperature", seed=0, fixed={"majority": 0.5, "rho": 0.9})
-    p = t.state["png"]; t.controls["slider"].value = 1.0
-    assert t.state["png"] != p and t.state["T"] == 1.0
+    t = temperature_explorer(store, 0.5, 0.9, seed=0)
+    assert t.children[0].description == "temperature" and t.state["temperature"] == T0
+    p = t.state["png"]; t.controls["temperature"].value = 1.0
+    assert t.state["png"] != p and t.state["temperature"] == 1.0
     t.controls["seed"].value = 1
-    assert t.state["seed"] == 1
+    assert t.state["seed"] == 1 and t.state["png"] is not None
     with pytest.raises(KeyError):
         setting_figure(store, "kd", 0.7, 0.5, 0)                               # not in the cache: nothing is trained
