@@ -97,6 +97,23 @@ def _papermill(args, out_dir, tmp_path):
     return papermill("adadistill", args, out_dir, tmp_path / "out.ipynb")
 
 
+def _check_report(run: Path) -> dict:
+    "report.json of a finished run: valid rows (setting, seed, numbers), every metric in some row, figures on disk."
+    rep = json.loads((run / "report.json").read_text())
+    assert rep["rows"] and rep["metrics"] and rep["title"] == "AdaDistill"
+    for row in rep["rows"]:
+        assert isinstance(row["setting"], str) and isinstance(row["seed"], int)
+        for k in rep["metrics"]:
+            assert row.get(k) is None or isinstance(row[k], (int, float)), (row["setting"], k)
+    for k in rep["metrics"]:
+        assert any(isinstance(r.get(k), (int, float)) for r in rep["rows"]), k
+    assert 2 <= len(rep["figures"]) <= 4
+    for f in rep["figures"]: assert (run / "figures" / f).stat().st_size > 1000, f
+    for c in rep["claims"]:
+        assert {"claim", "paper", "measured", "reproduced"} <= set(c) and c["reproduced"] in (True, False, None)
+    return rep
+
+
 def test_papermill_rerun_exactly_as_documented(tmp_path):
     "`papermill nbs/adadistill.ipynb out.ipynb -p alpha adaptive` from the repo root (smoke preset under tests)."
     r = _papermill(["-p", "alpha", "adaptive"], tmp_path / "runs", tmp_path)
@@ -124,6 +141,13 @@ def test_papermill_rerun_exactly_as_documented(tmp_path):
         assert len(per) == 8 and "far_global@1e-01" in per.columns
     panel = verification_explorer(run)
     assert panel is not None
+    rep = _check_report(run)
+    # one row per model (one seed), the accuracy in % matching metrics.json
+    assert len(rep["rows"]) == 6 and {r["seed"] for r in rep["rows"]} == {0}
+    by = {r["setting"]: r for r in rep["rows"]}
+    assert abs(by["AdaDistill (α′)"]["acc"] - 100 * m["adadistill/acc/mean"]) < 1e-9
+    assert {"acc", "group_std", "group_ser", "group_min"} <= set(rep["metrics"])
+    assert len(rep["claims"]) == 4 and all(c["reproduced"] is None for c in rep["claims"])   # one seed: not judged
 
 
 def test_papermill_refuses_bad_parameters_and_missing_teacher(tmp_path):
@@ -153,3 +177,18 @@ def test_real_dataset_by_parameters_alone(tmp_path):
     assert set(out["metrics"]) == {"teacher", "adadistill"}
     with pytest.raises(ValueError, match="needs data_root"):
         identity_data(cfg, "ms1mv2", "")
+
+
+def test_validate_overrides_names_allowed_values():
+    "The choices in the parameters cell's help are enforced before any kernel starts (`fairkd run`)."
+    from fairkd_nb.core import validate_overrides, ParamError
+    nb = ROOT / "nbs" / "adadistill.ipynb"
+    with pytest.raises(ParamError, match=r"allowed: adaptive \| plain \| a number in \[0, 1\]") as e:
+        validate_overrides(nb, {"alpha": "nonsense"})
+    assert "'nonsense'" in str(e.value)
+    with pytest.raises(ParamError, match="got '1.5'"): validate_overrides(nb, {"alpha": "1.5"})
+    with pytest.raises(ParamError, match="Did you mean 'cos'"): validate_overrides(nb, {"margin": "coss"})
+    with pytest.raises(ParamError, match="comma-separated"): validate_overrides(nb, {"methods": "teacher,adadistil"})
+    with pytest.raises(ParamError, match="demo"): validate_overrides(nb, {"preset": "dmeo"})
+    ok = validate_overrides(nb, {"alpha": "0.3", "methods": "teacher,kd,adadistill", "preset": "demo", "dataset": "ms1mv2"})
+    assert ok["alpha"] == "0.3" and ok["preset"] == "demo"

@@ -313,6 +313,12 @@ def adadistill_config(preset: str = "auto", dataset: str = "synth") -> dict:
                    student=dict(name="mobilefacenet", width=0.25, emb=64, in_size=32),
                    epochs_teacher=8, epochs=2, batch_size=64, lr=0.1, milestones=(), milestones_teacher=(),
                    teacher_check=dict(max_below_student=0.10, min_above_random=0.0), fars=(1e-1, 1e-2), stats_every=2),
+        demo=dict(size=32, n_ids=(160, 160, 640), imgs_per_id=(10, 4, 5), n_folds=5, n_folds_val=2,
+                  teacher=dict(name="iresnet18", width=0.25, emb=128, in_size=32),
+                  student=dict(name="mobilefacenet", width=0.25, emb=128, in_size=32),
+                  epochs_teacher=16, milestones_teacher=(10, 14), epochs=6, milestones=(4,), batch_size=64, lr=0.1,
+                  eval_every=4, teacher_check=dict(max_below_student=0.01, min_above_random=0.05), fars=(1e-1, 1e-2),
+                  stats_every=5),
         course=dict(size=32, n_ids=(320, 160, 960), imgs_per_id=(12, 6, 6), n_folds=5, n_folds_val=2,
                     teacher=dict(name="iresnet18", width=0.25, emb=128, in_size=32),
                     student=dict(name="mobilefacenet", width=0.25, emb=128, in_size=32),
@@ -331,7 +337,7 @@ def train_config(cfg: Mapping, epochs: int, seed: int, device: str = "auto",
     return TrainConfig(epochs=epochs, batch_size=cfg["batch_size"], optimizer="sgd", lr=cfg["lr"], momentum=0.9,
                        weight_decay=5e-4, schedule="multistep" if ms else "constant",
                        milestones=ms, gamma=0.1, grad_clip=5.0, seed=seed, device=device,
-                       monitor="val_acc", monitor_mode="max")
+                       monitor="val_acc", monitor_mode="max", eval_every=cfg.get("eval_every", 1))
 
 # %% ../../nbs/adadistill.ipynb #5ad44883
 STUDENT_METHODS = ("standalone", "kd", "arcdistill", "adadistill_plain", "adadistill")
