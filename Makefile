@@ -38,3 +38,29 @@ export: install
 
 clean-runs:
 	rm -rf runs
+
+# ---- documentation site and real-browser test (tools/build_docs.py, tests/test_browser.py) ----
+.PHONY: docs test-browser browser-deps
+DOCS_OUT ?= _site
+DOCS_JOBS ?= 2
+DOCS_PRESET ?= smoke
+
+# Static HTML site of every notebook in nbs/, executed (DOCS_PRESET, default smoke), figures embedded -> _site/.
+docs: install
+	$(BIN)/python tools/build_docs.py --out $(DOCS_OUT) --jobs $(DOCS_JOBS) --preset $(DOCS_PRESET)
+
+# What tests/test_browser.py needs: Chromium (Debian package; installed when root with apt-get and missing) and the
+# Playwright driver in .venv (its own browser download, `playwright install`, is not used).
+browser-deps: install
+	@if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "browser-deps: apt-get install chromium"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null \
+	      || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; }; \
+	  else echo "browser-deps: no Chromium; install it (Debian: apt-get install chromium) or the test is skipped"; fi; \
+	fi
+	@$(BIN)/python -c "import playwright.sync_api" 2>/dev/null || $(BIN)/python -m pip install -q playwright
+
+# JupyterLab + headless Chromium: run the tutorial, drag its explorer's slider, check the plot changes.
+test-browser: browser-deps
+	IN_TEST=1 $(BIN)/python -m pytest -q -p no:cacheprovider -rs -s tests/test_browser.py
