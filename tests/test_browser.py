@@ -11,7 +11,8 @@ that a failure of the tutorial test points at the tutorial, not at the browser p
 
 Needs Chromium (Debian package `chromium`) and the Playwright driver (`pip install playwright`; its own browser
 download, `playwright install`, is not used). Skipped with the reason when either is missing;
-`make test-browser` installs both and runs this file. Screenshots are written to the test's temporary folder
+`make test-browser` installs both and runs this file (with FAIRKD_BROWSER_REQUIRED=1: a missing piece is an
+error there, not a skip). Screenshots are written to the test's temporary folder
 (their paths are printed; `pytest -s` shows them).
 """
 import json, os, re, secrets, shutil, signal, socket, subprocess, sys, time, urllib.request
@@ -46,6 +47,8 @@ def _skip_reason() -> str | None:
     return None
 
 
+if _skip_reason() is not None and os.environ.get("FAIRKD_BROWSER_REQUIRED", "") not in ("", "0"):
+    raise RuntimeError(f"FAIRKD_BROWSER_REQUIRED is set but the browser test cannot run: {_skip_reason()}")
 pytestmark = pytest.mark.skipif(_skip_reason() is not None, reason=_skip_reason() or "")
 
 
