@@ -5,11 +5,30 @@ from pathlib import Path
 from nbrun import papermill
 
 import pandas as pd
+import pytest
 
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _papermill(args, out_dir, tmp_path, name="out.ipynb"):
     return papermill("mstkd", [*args, "-p", "run_id", "t"], out_dir, tmp_path / name)
+
+
+def _check_report(run: Path) -> dict:
+    "report.json of a finished run: valid rows (setting, seed, numbers), every metric in some row, figures on disk."
+    rep = json.loads((run / "report.json").read_text())
+    assert rep["rows"] and rep["metrics"] and rep["title"] == "MST-KD"
+    for row in rep["rows"]:
+        assert isinstance(row["setting"], str) and isinstance(row["seed"], int)
+        for k in rep["metrics"]:
+            assert row.get(k) is None or isinstance(row[k], (int, float)), (row["setting"], k)
+    for k in rep["metrics"]:
+        assert any(isinstance(r.get(k), (int, float)) for r in rep["rows"]), k
+    assert 2 <= len(rep["figures"]) <= 4
+    for f in rep["figures"]: assert (run / "figures" / f).stat().st_size > 1000, f
+    for c in rep["claims"]:
+        assert {"claim", "paper", "measured", "reproduced"} <= set(c) and c["reproduced"] in (True, False, None)
+    return rep
 
 
 def test_papermill_run_then_rerun_reuses_every_stage(tmp_path):
@@ -26,6 +45,11 @@ def test_papermill_run_then_rerun_reuses_every_stage(tmp_path):
     m = json.loads((run / "metrics.json").read_text())
     assert "student, specialised dul a-KD/Avg" in m
     for fig in ("teacher_group_heatmap", "per_group_accuracy"): assert (run / "figures" / f"{fig}.png").stat().st_size > 1000
+    rep = _check_report(run)
+    assert {r["setting"] for r in rep["rows"]} == models and len(rep["rows"]) == len(res)     # one row per model and seed
+    row = next(r for r in rep["rows"] if r["setting"] == "student, specialised dul a-KD")
+    assert abs(row["Avg"] - m["student, specialised dul a-KD/Avg"]) < 1e-9 and {"Avg", "STD", "SER"} <= set(rep["metrics"])
+    assert len(rep["claims"]) == 4 and all(c["reproduced"] is None for c in rep["claims"])   # one seed: not judged
     # fused targets were written once, inside the teacher cache, as fp16 unit rows for both views
     fused = glob.glob(str(out / "_cache" / "*" / "derived" / "fused_dul-*" / "meta.json"))
     assert len(fused) == 2                                                  # specialised and balanced teachers
@@ -53,3 +77,18 @@ def test_papermill_refuses_bad_values(tmp_path):
     r = _papermill(["-p", "teacher", "balanced"], tmp_path / "runs", tmp_path)
     assert r.returncode != 0 and "did you mean 'teachers'" in r.stderr
     assert not glob.glob(str(tmp_path / "runs/mstkd/*/*/checkpoints/*"))
+
+
+def test_validate_overrides_names_allowed_values():
+    "The choices in the parameters cell's help are enforced before any kernel starts (`fairkd run`)."
+    from fairkd_nb.core import validate_overrides, ParamError
+    nb = ROOT / "nbs" / "mstkd.ipynb"
+    with pytest.raises(ParamError, match=r"allowed: sl \| dul \| dldpo") as e:
+        validate_overrides(nb, {"adaptor": "mlp"})
+    assert "'mlp'" in str(e.value)
+    with pytest.raises(ParamError, match="Did you mean 'specialised'"): validate_overrides(nb, {"teachers": "specialized"})
+    with pytest.raises(ParamError, match=r"allowed: a_kd \| eaf_kd"): validate_overrides(nb, {"student_loss": "kd"})
+    with pytest.raises(ParamError, match="demo"): validate_overrides(nb, {"preset": "dmeo"})
+    with pytest.raises(ParamError, match=r"allowed: synth \| bupt"): validate_overrides(nb, {"dataset": "ms1mv2"})
+    ok = validate_overrides(nb, {"adaptor": "dldpo", "preset": "demo", "teachers": "balanced"})
+    assert ok["adaptor"] == "dldpo" and ok["preset"] == "demo"
