@@ -203,6 +203,12 @@ def test_site_executed_with_flags_and_runs_folder(site):
                        re.search(r"^preset\s*:", "".join(c["source"]), re.M) for c in src["cells"])
         if declares:
             assert params and "preset = \"smoke\"" in "".join(params[0]["source"]), f"{rel}: preset not injected"
+        declares_out = any("parameters" in c.get("metadata", {}).get("tags", []) and
+                           re.search(r"^out_dir\s*:", "".join(c["source"]), re.M) for c in src["cells"])
+        if declares_out:   # its run folder went under the build, not <repo>/runs
+            runs = out / "_build" / "runs" / rel[:-len(".ipynb")]
+            assert str(runs) in "".join(params[0]["source"]), f"{rel}: out_dir not pointed into the build"
+            assert runs.is_dir() and any(runs.rglob("params.json")), f"{rel}: no run folder under {runs}"
     manifest = json.loads((out / "_build" / "manifest.json").read_text())
     assert not manifest["failed"]
     pages = {p["source"]: p for p in manifest["pages"]}

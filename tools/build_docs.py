@@ -213,6 +213,7 @@ def prepare(rel: str, nbs: Path, build: Path, preset: str, timeout: int, flags: 
     env = {"FAIRKD_RUNS": str(runs), "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads,
            "PYTHONWARNINGS": os.environ.get("PYTHONWARNINGS", "ignore::DeprecationWarning")}
     job = dict(rel=rel, prepared=str(prepared), executed=str(build / "executed" / rel), parameters=params,
+               declares=sorted(declared),
                cwd=str(src.parent), kernel=nb.get("metadata", {}).get("kernelspec", {}).get("name", "python3"),
                timeout=timeout, env=env, has_code=any(c["cell_type"] == "code" and _src(c).strip()
                                                         for c in nb["cells"]))
@@ -574,9 +575,10 @@ def build(out: Path, jobs: int = 2, preset: str = "smoke", only: list[str] | Non
     if reuse and prev_mf.get("preset") == preset:
         reused = {r for r in todo if (build_dir / "executed" / r).exists()
                   and (build_dir / "executed" / r).stat().st_mtime >= (nbs / r).stat().st_mtime}
-    for sub in ("prepared", "executed"):
-        for r in todo:
-            if r not in reused: (build_dir / sub / r).unlink(missing_ok=True)
+    for r in todo:    # a notebook executed again starts from nothing: no executed copy, no run folders of before
+        if r in reused: continue
+        for sub in ("prepared", "executed"): (build_dir / sub / r).unlink(missing_ok=True)
+        shutil.rmtree(build_dir / "runs" / r[:-len(".ipynb")], ignore_errors=True)
     pages = []
     for r in rels:
         title, summary = title_and_summary(json.loads((nbs / r).read_text()), r)
@@ -587,8 +589,10 @@ def build(out: Path, jobs: int = 2, preset: str = "smoke", only: list[str] | Non
     for r in todo:
         jobs_[r], flagged[r] = prepare(r, nbs, build_dir, preset, timeout, flags)
         jobs_[r].update(pages=pages, flagged=flagged[r], nbs=str(nbs), out=str(out))
-    # longest first (last build's timings, else file size), so the slowest notebook does not start last
-    order = sorted(todo, key=lambda r: (-prev.get(r, 0), -(nbs / r).stat().st_size))
+    # longest first, so that the slowest notebook does not start last: the last build's timings, else notebooks
+    # with a parameters cell (they train) before the others, larger before smaller
+    order = sorted(todo, key=lambda r: (-prev.get(r, 0), not jobs_[r]["parameters"] and not jobs_[r]["declares"],
+                                        -(nbs / r).stat().st_size))
     results = {}
     to_run = [r for r in order if jobs_[r]["has_code"] and r not in reused]
     log(f"docs: executing {len(to_run)} notebook(s) with {jobs} job(s), preset {preset!r} -> {out}")
