@@ -29,7 +29,9 @@ RUN_TIMEOUT_S = int(os.environ.get("FAIRKD_BROWSER_TIMEOUT", 420))   # Run All o
 
 def chromium() -> str | None:
     "A Chromium or Chrome executable: $FAIRKD_CHROMIUM, else the first one on PATH."
-    if os.environ.get("FAIRKD_CHROMIUM"): return os.environ["FAIRKD_CHROMIUM"]
+    if os.environ.get("FAIRKD_CHROMIUM"):
+        exe = os.environ["FAIRKD_CHROMIUM"]
+        return exe if os.access(exe, os.X_OK) else None
     for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
         if shutil.which(name): return shutil.which(name)
     return None
