@@ -15,8 +15,9 @@ Modules:
 - `fairkd_nb.methods.fairgan`: After fair-distill (ksasi/fair-distill, 2022–23), TinyGAN (Chang & Lu, ACCV 2020) and FairFace (Kärkkäinen & Joo, WACV 2021). Spec: `shared/specs/fairgan.md`.
 - `fairkd_nb.metrics`: Group-fairness metrics for classifiers, face-verification fairness metrics on a generic pair table, and balance metrics for generated samples. Every function is a pure function of arrays or DataFrames: no file is read here, so BFW, RFW `.bin` sets and SynthFaces give identical numbers for identical inputs.
 - `fairkd_nb.models`: Backbones behind one interface: iResNet-18/34/50/100 and MobileFaceNet-GDC for face recognition, torchvision ResNets and ShuffleNetV2, and small CPU networks for SynthFaces, all built by `build_model`.
-- `fairkd_nb.runner`: Run a method notebook with parameters (checked before a kernel starts), sweep a grid, collect a leaderboard from the run folders — from Python or from the `fairkd` command.
+- `fairkd_nb.runner`: Run a method notebook with parameters (checked before a kernel starts), sweep a grid in parallel or on a cluster, and turn run folders into a report — from Python or from the `fairkd` command.
 - `fairkd_nb.train`: The `Distiller` interface, one `fit` loop for every method (optimisers, schedules, mixed precision, several processes, evaluation, checkpoints, exact resume, a NaN guard) and the distributed helpers methods need.
+- `fairkd_nb.tutorial`: What knowledge distillation (KD) is, how a teacher's bias reaches a student — and sometimes grows there — measured on SynthFaces in a few minutes on a laptop CPU, with interactive explorers and exercises.
 - `fairkd_nb.viz`: The kit's bias plots — score distributions, DET curves, realised FAR, group accuracies, attribute shares, rank-1 confusion, FDR, training curves — in one style with fixed group colours, plus an ipywidgets explorer of run folders."""
 
 __version__ = "0.1.0"
