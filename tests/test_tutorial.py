@@ -31,7 +31,7 @@ def smoke(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("tutorial")
     r = papermill("tutorials/bias_in_kd", ["-p", "run_id", "t1"], tmp / "runs", tmp / "out.ipynb")
     assert r.returncode == 0, r.stderr[-3000:]
-    return tmp, tmp / "runs" / "tutorial" / "t1"
+    return tmp, tmp / "runs" / "bias_in_kd" / "t1"
 
 
 def test_cache_figures_and_metrics(smoke):
@@ -79,14 +79,14 @@ def test_rerun_loads_the_cache_and_refuses_other_settings(smoke, tmp_path):
     tmp, run = smoke
     runs = tmp_path / "runs"
     shutil.copytree(run.parent.parent, runs)
-    before = (runs / "tutorial" / "t1" / "experiments.json").read_bytes()
+    before = (runs / "bias_in_kd" / "t1" / "experiments.json").read_bytes()
     r = papermill("tutorials/bias_in_kd", ["-p", "run_id", "t1"], runs, tmp_path / "again.ipynb")
     assert r.returncode == 0, r.stderr[-3000:]
     text = _text(tmp_path / "again.ipynb")
     n_all = len(json.loads(before)["entries"])
     assert f"grid: 4 settings, 0 models trained now, {n_all} entries cached" in text       # nothing retrained
     assert "; 0 models trained now" in text.split("temperature study:")[1]
-    assert json.loads((runs / "tutorial" / "t1" / "experiments.json").read_bytes()) == json.loads(before)
+    assert json.loads((runs / "bias_in_kd" / "t1" / "experiments.json").read_bytes()) == json.loads(before)
     r = papermill("tutorials/bias_in_kd", ["-p", "run_id", "t1", "-p", "lambda_eo", "2.0"], runs, tmp_path / "other.ipynb")
     assert r.returncode != 0 and "other settings" in r.stderr and "lambda_eo" in r.stderr
 
