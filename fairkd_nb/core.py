@@ -90,6 +90,9 @@ def pick(preset: str, **by_preset):
     raise KeyError(f"No value given for preset {p!r} (have {sorted(by_preset)})")
 
 # %% ../nbs/00_core.ipynb #cd6a3025
+def _umask() -> int:
+    m = os.umask(0); os.umask(m); return m
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     "Write `data` to `path` atomically (temp file in the same folder, fsync, rename)."
     path = Path(path)
@@ -98,6 +101,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data); f.flush(); os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())                   # mkstemp makes 0600; give the file the usual mode
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError): os.unlink(tmp)

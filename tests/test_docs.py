@@ -2,8 +2,8 @@
 
 Two builds, both into tmp_path:
 - `site`: the real nbs/. Every notebook gets a page; to keep `make test` near its time budget, only a sample of
-  notebooks is *executed* (index, a library notebook with figures and `#| slow` cells, the tutorial with its
-  widgets, see DOCS_SAMPLE); the others are rendered from their source (a banner says so). FAIRKD_DOCS_FULL=1
+  notebooks is *executed* (index, a library notebook with figures and `#| slow` cells, the plotting notebook; see
+  DOCS_SAMPLE — the tutorial's widgets are covered by the mini site and tests/test_browser.py); the others are rendered from their source (a banner says so). FAIRKD_DOCS_FULL=1
   executes every notebook, as `make docs` does (benchmarks/docs_build.md has the timings).
 - `mini`: a handful of small notebooks written here (a figure, a markdown image, `#| hide`/`#| echo: false`/
   `#| slow` cells, a link to another notebook, an ipywidgets explorer, a subfolder, an `_`-folder to skip, a
@@ -20,7 +20,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 TOOL = ROOT / "tools" / "build_docs.py"
-DOCS_SAMPLE = ["index", "01_synth", "09_viz", "tutorials/bias_in_kd"]
+DOCS_SAMPLE = ["index", "01_synth", "09_viz"]   # the tutorial runs in test_tutorial and test_browser already
 
 
 def notebooks(nbs: Path) -> list[str]:

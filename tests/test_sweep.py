@@ -18,7 +18,7 @@ def _executions(log: Path) -> list[str]:
 def test_killed_sweep_completes_only_missing_points(tmp_path, venv_bin):
     nb = _toy_notebook(tmp_path / "nbs" / "toy.ipynb", body=LOGGED)
     out, log = tmp_path / "runs", tmp_path / "executions.log"
-    cmd = [str(venv_bin / "fairkd"), "sweep", str(nb), "--seeds", "0,1,2,3,4", "--out-dir", str(out)]
+    cmd = [str(venv_bin / "fairkd"), "sweep", str(nb), "--seeds", "0,1,2,3", "--out-dir", str(out)]
     env = {**os.environ, "TOY_LOG": str(log), "TOY_SLEEP": "2"}
     p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     t0 = time.time()
@@ -29,21 +29,21 @@ def test_killed_sweep_completes_only_missing_points(tmp_path, venv_bin):
     time.sleep(1)
     before = _statuses(out)
     done_before = {k for k, s in before.items() if s == "done"}
-    assert 2 <= len(done_before) < 5 and len(_executions(log)) < 5 + 1
+    assert 2 <= len(done_before) < 4 and len(_executions(log)) < 4 + 1
     n_exec_before = len(_executions(log))
     r = subprocess.run(cmd, env={**env, "TOY_SLEEP": "0"}, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
-    assert f"5 points: {len(done_before)} already done (skipped), {5 - len(done_before)} to run" in r.stderr, r.stderr
+    assert f"4 points: {len(done_before)} already done (skipped), {4 - len(done_before)} to run" in r.stderr, r.stderr
     after = _statuses(out)
-    assert len(after) == 5 and set(after.values()) == {"done"}
+    assert len(after) == 4 and set(after.values()) == {"done"}
     # only the missing points ran again: the finished ones were executed exactly once in all
     runs = _executions(log)
-    assert len(runs) - n_exec_before == 5 - len(done_before)
+    assert len(runs) - n_exec_before == 4 - len(done_before)
     seeds_done = {json.loads((out / "toy" / k / "params.json").read_text())["seed"] for k in done_before}
     for s in seeds_done: assert runs.count(f"{s} adaptive") == 1, runs
     # the same command once more runs nothing
     r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
-    assert "5 already done (skipped), 0 to run" in r.stderr and len(_executions(log)) == len(runs)
+    assert "4 already done (skipped), 0 to run" in r.stderr and len(_executions(log)) == len(runs)
 
 def test_grid_with_list_values_in_a_process_pool(tmp_path, venv_bin):
     nb = _toy_notebook(tmp_path / "nbs" / "toy.ipynb", body=LOGGED, params="group_props: str = '0.7,0.3'  # shares, comma-separated\n")
