@@ -25,12 +25,12 @@ install: $(STAMP)
 demo: install
 	$(BIN)/fairkd bench --preset $(PRESET) $(FORCE)
 
-# Notebooks clean + package in sync, inline notebook tests, then pytest.
+# Notebooks clean + package in sync, inline notebook tests, then pytest (2 processes; tests of one file share a process).
 test: install browser-deps
 	bash tools/check_nbdev_sync.sh $(BIN)
 	@# every run the tests make goes to a scratch folder, never into runs/
 	runs=$$(mktemp -d -t fairkd-test-runs.XXXXXX); export FAIRKD_RUNS=$$runs IN_TEST=1 FAIRKD_BROWSER_REQUIRED=1; \
-	$(BIN)/nbdev-test --n-workers 2 --timing && $(BIN)/python -m pytest -q -p no:cacheprovider --durations=12 tests; rc=$$?; \
+	$(BIN)/nbdev-test --n-workers 2 --timing && $(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile --durations=12 tests; rc=$$?; \
 	rm -rf $$runs; if [ $$rc -eq 5 ]; then echo "pytest: no tests collected"; exit 0; fi; exit $$rc
 
 lab: install

@@ -1,7 +1,7 @@
 """AdaDistill: centres identical across processes, exact resume, and the notebook rerun with papermill."""
 import glob, json, os, subprocess, sys
 from pathlib import Path
-from nbrun import papermill
+from nbrun import papermill, check_report
 
 import pytest
 import torch
@@ -97,21 +97,7 @@ def _papermill(args, out_dir, tmp_path):
     return papermill("adadistill", args, out_dir, tmp_path / "out.ipynb")
 
 
-def _check_report(run: Path) -> dict:
-    "report.json of a finished run: valid rows (setting, seed, numbers), every metric in some row, figures on disk."
-    rep = json.loads((run / "report.json").read_text())
-    assert rep["rows"] and rep["metrics"] and rep["title"] == "AdaDistill"
-    for row in rep["rows"]:
-        assert isinstance(row["setting"], str) and isinstance(row["seed"], int)
-        for k in rep["metrics"]:
-            assert row.get(k) is None or isinstance(row[k], (int, float)), (row["setting"], k)
-    for k in rep["metrics"]:
-        assert any(isinstance(r.get(k), (int, float)) for r in rep["rows"]), k
-    assert 2 <= len(rep["figures"]) <= 4
-    for f in rep["figures"]: assert (run / "figures" / f).stat().st_size > 1000, f
-    for c in rep["claims"]:
-        assert {"claim", "paper", "measured", "reproduced"} <= set(c) and c["reproduced"] in (True, False, None)
-    return rep
+def _check_report(run: Path) -> dict: return check_report(run, "AdaDistill", n_figures=(2, 4))
 
 
 def test_papermill_rerun_exactly_as_documented(tmp_path):

@@ -2,7 +2,7 @@
 BIRD distiller (two optimisers, the val_meta stream, loss keys that change at epoch `later`)."""
 import glob, json, os, subprocess, sys
 from pathlib import Path
-from nbrun import papermill
+from nbrun import papermill, check_report
 
 import pandas as pd
 import pytest
@@ -16,22 +16,7 @@ from fairkd_nb.methods.bird import BIRD, METHODS, fairness_evaluator, parse_meth
 torch.set_num_threads(1)
 
 
-def _check_report(run: Path, n_rows_min: int = 1) -> dict:
-    "report.json of a finished run: valid rows (setting, seed, numbers), every metric in some row, figures on disk."
-    rep = json.loads((run / "report.json").read_text())
-    assert rep["rows"] and len(rep["rows"]) >= n_rows_min and rep["metrics"]
-    for row in rep["rows"]:
-        assert "setting" in row and isinstance(row["seed"], int)
-        for k in rep["metrics"]:
-            assert row.get(k) is None or isinstance(row[k], (int, float)), (row["setting"], k)
-    for k in rep["metrics"]:
-        assert any(isinstance(r.get(k), (int, float)) for r in rep["rows"]), k
-    assert rep["figures"]
-    for f in rep["figures"]:
-        assert (run / "figures" / f).stat().st_size > 1000, f
-    for c in rep["claims"]:
-        assert {"claim", "paper", "measured", "reproduced"} <= set(c) and c["reproduced"] in (True, False, None)
-    return rep
+def _check_report(run: Path, n_rows_min: int = 1) -> dict: return check_report(run, n_rows_min=n_rows_min)
 
 
 def _papermill(args, out_dir, tmp_path):

@@ -1,7 +1,7 @@
 """FairGAN: the notebook rerun with papermill, refused parameters, and an exact kill-and-resume of the D/G distiller."""
 import glob, json, os, subprocess, sys
 from pathlib import Path
-from nbrun import papermill
+from nbrun import papermill, check_report
 
 import numpy as np
 import pytest
@@ -14,22 +14,7 @@ from fairkd_nb.methods.fairgan import (FairGANDistiller, StudentGenerator, Featu
                                        ProceduralTeacher, PairDataset, probe_evaluator, to_uint8, from_uint8)
 
 
-def _check_report(run: Path, n_rows_min: int = 1) -> dict:
-    "report.json of a finished run: valid rows (setting, seed, numbers), every metric in some row, figures on disk."
-    rep = json.loads((run / "report.json").read_text())
-    assert rep["rows"] and len(rep["rows"]) >= n_rows_min and rep["metrics"]
-    for row in rep["rows"]:
-        assert "setting" in row and isinstance(row["seed"], int)
-        for k in rep["metrics"]:
-            assert row.get(k) is None or isinstance(row[k], (int, float)), (row["setting"], k)
-    for k in rep["metrics"]:
-        assert any(isinstance(r.get(k), (int, float)) for r in rep["rows"]), k
-    assert rep["figures"]
-    for f in rep["figures"]:
-        assert (run / "figures" / f).stat().st_size > 1000, f
-    for c in rep["claims"]:
-        assert {"claim", "paper", "measured", "reproduced"} <= set(c) and c["reproduced"] in (True, False, None)
-    return rep
+def _check_report(run: Path, n_rows_min: int = 1) -> dict: return check_report(run, n_rows_min=n_rows_min)
 
 
 
